@@ -1,0 +1,191 @@
+"""`ptgm generate`: record task-agnostic play of a domain's scripted player as a Minari dataset."""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from ptgm.data.dataset import write_minari
+from ptgm.domains import get_domain
+from ptgm.utils import atomic_savez, atomic_write_bytes, atomic_write_json, mark_stage_done, prepare_stage
+
+
+@dataclass
+class GenerateConfig:
+    """Hyper-parameters of `ptgm generate`."""
+
+    run_dir: str = field(default="runs/crafter", metadata={"help": "run directory; data goes to RUN_DIR/data"})
+    domain: str = field(default="crafter", metadata={"help": "domain plug-in to play"})
+    transitions: int = field(default=100_000, metadata={"help": "transitions (environment steps) to record in all"})
+    max_episode_steps: int = field(default=1000, metadata={"help": "step limit of one play episode"})
+    shard_transitions: int = field(default=10_000, metadata={"help": "transitions per shard (unit of checkpointing and parallel work)"})
+    workers: int = field(default=2, metadata={"help": "parallel worker processes"})
+    seed: int = field(default=0, metadata={"help": "base random seed; shard i uses seed*100003+i"})
+    force: bool = field(default=False, metadata={"help": "regenerate even if the dataset exists"})
+    resume: bool = field(default=False, metadata={"help": "continue an interrupted generation, reusing finished shards"})
+
+
+DATASET_ID = "play-v0"
+
+
+def data_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / "data"
+
+
+def dataset_path(run_dir: str | Path) -> Path:
+    return data_dir(run_dir) / DATASET_ID
+
+
+def generate_shard(domain_name: str, shard: int, seed: int, transitions: int, max_episode_steps: int,
+                   path: str) -> dict:
+    """Play episodes until ``transitions`` steps are recorded; save them to ``path`` (atomically)."""
+    domain = get_domain(domain_name)
+    env = domain.make_env(None, max_steps=max_episode_steps)
+    rng = np.random.default_rng(seed)
+    obs_list, act_list, lengths, seeds, rewards, terms, truncs, achieved = [], [], [], [], [], [], [], []
+    recorded = 0
+    start = time.perf_counter()
+    while recorded < transitions:
+        episode_seed = int(rng.integers(2**31 - 1))
+        obs, info = env.reset(seed=episode_seed)
+        player = domain.scripted_player(env, rng)
+        ep_obs, ep_act, infos = [obs], [], [info]
+        done = False
+        while not done:
+            action = player(obs)
+            obs, reward, terminated, truncated, info = env.step(action)
+            ep_obs.append(obs)
+            ep_act.append(action)
+            infos.append(info)
+            done = terminated or truncated
+        obs_list.append(np.stack(ep_obs))
+        act_list.append(np.asarray(ep_act))
+        lengths.append(len(ep_act))
+        seeds.append(episode_seed)
+        rewards.append(np.zeros(len(ep_act)))
+        terms.append(terminated)
+        truncs.append(truncated)
+        achieved.append(sorted(domain.episode_achievements(infos)))
+        recorded += len(ep_act)
+    elapsed = time.perf_counter() - start
+    atomic_savez(
+        Path(path),
+        observations=np.concatenate(obs_list),
+        actions=np.concatenate(act_list),
+        lengths=np.asarray(lengths),
+        seeds=np.asarray(seeds),
+        terminated=np.asarray(terms),
+        truncated=np.asarray(truncs),
+        achievements=np.asarray(json.dumps(achieved)),
+        seconds=np.asarray(elapsed),
+    )
+    return {"shard": shard, "transitions": recorded, "seconds": elapsed}
+
+
+def _read_shard(path: Path) -> list[dict]:
+    with np.load(path) as z:
+        lengths = z["lengths"]
+        obs, act = z["observations"], z["actions"]
+        achieved = json.loads(str(z["achievements"]))
+        episodes, o, a = [], 0, 0
+        for i, n in enumerate(lengths):
+            terminated = np.zeros(n, bool)
+            truncated = np.zeros(n, bool)
+            terminated[-1] = bool(z["terminated"][i])
+            truncated[-1] = bool(z["truncated"][i])
+            episodes.append({
+                "observations": obs[o : o + n + 1], "actions": act[a : a + n], "rewards": np.zeros(n),
+                "terminations": terminated, "truncations": truncated, "seed": int(z["seeds"][i]),
+                "achievements": achieved[i],
+            })
+            o += n + 1
+            a += n
+    return episodes
+
+
+def coverage_table(episodes: list[dict], names: list[str]) -> dict[str, float]:
+    """Fraction of episodes that unlock each achievement."""
+    counts = {name: 0 for name in names}
+    for ep in episodes:
+        for name in ep["achievements"]:
+            counts[name] = counts.get(name, 0) + 1
+    return {name: counts[name] / max(1, len(episodes)) for name in counts}
+
+
+def generate(config: GenerateConfig) -> dict:
+    """Run the scripted player in parallel shards and write ``RUN_DIR/data/play-v0`` (Minari)."""
+    out = data_dir(config.run_dir)
+    previous = prepare_stage(out, config, config.force, config.resume, "generate")
+    if previous is not None:
+        return previous
+    domain = get_domain(config.domain)
+    n_shards = max(1, int(np.ceil(config.transitions / config.shard_transitions)))
+    per_shard = int(np.ceil(config.transitions / n_shards))
+    jobs = []
+    for shard in range(n_shards):
+        path = out / f"checkpoint-shard-{shard:04d}.npz"
+        if not path.exists():
+            jobs.append((config.domain, shard, config.seed * 100003 + shard, per_shard, config.max_episode_steps, str(path)))
+    start = time.perf_counter()
+    if jobs:
+        print(f"[generate] {len(jobs)} of {n_shards} shards to play ({per_shard} transitions each), "
+              f"{config.workers} workers")
+        with tqdm(total=len(jobs) * per_shard, unit="step", desc="generate") as bar:
+            if config.workers <= 1:
+                for job in jobs:
+                    bar.update(generate_shard(*job)["transitions"])
+            else:
+                with ProcessPoolExecutor(config.workers, mp_context=get_context("spawn")) as pool:
+                    for result in pool.map(generate_shard, *zip(*jobs)):
+                        bar.update(result["transitions"])
+    wall = time.perf_counter() - start
+    episodes = [ep for shard in range(n_shards) for ep in _read_shard(out / f"checkpoint-shard-{shard:04d}.npz")]
+    env = domain.make_env(None)
+    write_minari(out, DATASET_ID, episodes, env.observation_space, env.action_space,
+                 description=f"Task-agnostic {config.domain} play by ptgm's scripted player ({len(episodes)} episodes).")
+    transitions = sum(len(ep["actions"]) for ep in episodes)
+    achievement_names = sorted(domain.task_names()) if config.domain != "crafter" else _crafter_achievements()
+    coverage = coverage_table(episodes, achievement_names)
+    summary = {
+        "dataset": str(dataset_path(config.run_dir)),
+        "episodes": len(episodes),
+        "transitions": transitions,
+        "mean_episode_length": transitions / len(episodes),
+        "generation_seconds": wall,
+        "transitions_per_second": (len(jobs) * per_shard / wall) if jobs else None,
+        "coverage": coverage,
+    }
+    atomic_write_json(out / "coverage.json", summary)
+    atomic_write_bytes(out / "coverage.md", coverage_markdown(summary).encode())
+    for path in out.glob("checkpoint-shard-*.npz"):
+        path.unlink()
+    mark_stage_done(out, config, summary)
+    print(coverage_markdown(summary))
+    return summary
+
+
+def _crafter_achievements() -> list[str]:
+    from ptgm.domains.crafter.env import ACHIEVEMENTS
+
+    return list(ACHIEVEMENTS)
+
+
+def coverage_markdown(summary: dict) -> str:
+    lines = [
+        f"Dataset: {summary['episodes']} episodes, {summary['transitions']} transitions "
+        f"(mean episode length {summary['mean_episode_length']:.0f}).",
+        "",
+        "| achievement | fraction of episodes |",
+        "|---|---|",
+    ]
+    lines += [f"| {name} | {frac:.2f} |" for name, frac in sorted(summary["coverage"].items(), key=lambda kv: -kv[1])]
+    if summary.get("transitions_per_second"):
+        lines += ["", f"Generation speed: {summary['transitions_per_second']:.0f} transitions/s."]
+    return "\n".join(lines) + "\n"

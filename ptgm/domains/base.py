@@ -1,0 +1,62 @@
+"""The small interface every domain plug-in implements.
+
+A domain is a Gymnasium environment family plus the few things PTGM needs to know
+about it: how to make a task environment, how to turn observations into goal
+features, how to play task-agnostically to make a dataset, and how to draw an
+observation. Adding a new environment means writing one subclass of :class:`Domain`
+and registering it with :func:`ptgm.domains.register_domain`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Callable
+
+import gymnasium as gym
+import numpy as np
+
+#: A scripted player: called with the current observation, returns an action.
+ScriptedPlayer = Callable[[np.ndarray], int | np.ndarray]
+
+
+class Domain(ABC):
+    """Everything PTGM needs to know about one environment family."""
+
+    #: Short name used on the command line (``--domain NAME``).
+    name: str = ""
+    #: Task used when the user names none.
+    default_task: str = ""
+
+    @abstractmethod
+    def task_names(self) -> list[str]:
+        """Names accepted by :meth:`make_env`."""
+
+    @abstractmethod
+    def make_env(self, task: str | None = None, *, seed: int | None = None, **kwargs) -> gym.Env:
+        """A fresh environment for ``task``; ``task=None`` gives the reward-free play environment."""
+
+    @abstractmethod
+    def goal_features(self, observations: np.ndarray) -> np.ndarray:
+        """Goal features of a batch of observations, shape ``(B, goal_dim)``, float32.
+
+        These are what the low-level policy is conditioned on and what K-means clusters.
+        """
+
+    @abstractmethod
+    def scripted_player(self, env: gym.Env, rng: np.random.Generator) -> ScriptedPlayer:
+        """A task-agnostic scripted player for ``env`` (it never sees a task reward)."""
+
+    @abstractmethod
+    def render_observation(self, observation: np.ndarray) -> np.ndarray:
+        """An RGB picture (H, W, 3, uint8) of one observation, for goal codebooks."""
+
+    def episode_achievements(self, infos: list[dict]) -> set[str]:
+        """Names of the things an episode achieved, from its step infos (for coverage reports)."""
+        return set()
+
+    def check_task(self, task: str) -> None:
+        """Raise a clear error for an unknown task name."""
+        if task not in self.task_names():
+            raise ValueError(
+                f"Unknown {self.name} task {task!r}. Known tasks: {', '.join(sorted(self.task_names()))}."
+            )

@@ -1,0 +1,48 @@
+"""Crafter: an open-world survival game, our stand-in for the paper's Minecraft."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+
+from ptgm.domains.base import Domain
+from ptgm.domains.crafter.env import ACHIEVEMENTS, OBS_DIM, TASK_PRESETS, CrafterEnv, CrafterTask, resolve_task
+from ptgm.domains.crafter.features import GOAL_DIM, describe_goal, goal_features, render_observation
+from ptgm.domains.crafter.player import CrafterScriptedPlayer
+
+
+class CrafterDomain(Domain):
+    name = "crafter"
+    default_task = "collect_wood"
+    goal_dim = GOAL_DIM
+    obs_dim = OBS_DIM
+
+    def task_names(self) -> list[str]:
+        return sorted(set(TASK_PRESETS) | set(ACHIEVEMENTS))
+
+    def make_env(self, task: str | None = None, *, seed: int | None = None, **kwargs) -> gym.Env:
+        env = CrafterEnv(task, **kwargs)
+        if seed is not None:
+            env.reset(seed=seed)
+        return env
+
+    def goal_features(self, observations: np.ndarray) -> np.ndarray:
+        return goal_features(observations)
+
+    def scripted_player(self, env: gym.Env, rng: np.random.Generator) -> CrafterScriptedPlayer:
+        return CrafterScriptedPlayer(env.unwrapped, rng)
+
+    def render_observation(self, observation: np.ndarray) -> np.ndarray:
+        return render_observation(observation)
+
+    def describe_goal(self, observation: np.ndarray) -> str:
+        return describe_goal(observation)
+
+    def episode_achievements(self, infos: list[dict]) -> set[str]:
+        return {name for info in infos for name in info.get("achievements", ())}
+
+    def check_task(self, task: str) -> None:
+        resolve_task(task)
+
+
+__all__ = ["CrafterDomain", "CrafterEnv", "CrafterTask", "CrafterScriptedPlayer", "TASK_PRESETS"]

@@ -1,0 +1,222 @@
+"""Crafter as a Gymnasium environment with a symbolic observation and achievement tasks.
+
+Observation layout (a flat ``uint8`` vector of length :data:`OBS_DIM`; every entry is
+a small integer, so dividing by ``observation_space.high`` puts it in [0, 1]):
+
+==========  ======================================  =====================================
+offset      what                                    values
+==========  ======================================  =====================================
+0           local view, 7 rows x 9 columns x 18     one-hot: channels 0-11 the material
+            channels, row-major ``[y, x, c]``        (``MATERIALS``), 12-17 the creature or
+            (the 9x7 area Crafter draws; player     object on the cell (``OBJECTS``); a cell
+            at row 3, column 4)                     outside the world is all zeros
+1134        inventory, 16 entries (``ITEMS``)       0-9, health/food/drink/energy included
+1150        facing direction (left/right/up/down)   one-hot
+1154        sleeping                                0/1
+1155        daylight                                0-9 (quantised)
+==========  ======================================  =====================================
+
+No pixels are rendered to compute it; ``render_mode="rgb_array"`` gives Crafter's own
+64x64 (or ``size``) frame on request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import crafter
+import gymnasium as gym
+import numpy as np
+from crafter import constants, objects
+
+MATERIALS: tuple[str, ...] = tuple(constants.materials)
+OBJECTS: tuple[str, ...] = ("cow", "zombie", "skeleton", "arrow", "plant", "ripe_plant")
+ITEMS: tuple[str, ...] = tuple(constants.items)
+ACHIEVEMENTS: tuple[str, ...] = tuple(constants.achievements)
+ACTIONS: tuple[str, ...] = tuple(constants.actions)
+FACINGS: tuple[tuple[int, int], ...] = ((-1, 0), (1, 0), (0, -1), (0, 1))
+
+VIEW_W, VIEW_H = 9, 7
+N_CHANNELS = len(MATERIALS) + len(OBJECTS)
+VIEW_SIZE = VIEW_H * VIEW_W * N_CHANNELS
+INVENTORY_OFFSET = VIEW_SIZE
+FACING_OFFSET = INVENTORY_OFFSET + len(ITEMS)
+SLEEP_OFFSET = FACING_OFFSET + 4
+DAYLIGHT_OFFSET = SLEEP_OFFSET + 1
+OBS_DIM = DAYLIGHT_OFFSET + 1
+DAYLIGHT_LEVELS = 9
+
+
+@dataclass(frozen=True)
+class CrafterTask:
+    """A downstream task: reward 1 when ``achievement`` unlocks, then the episode ends."""
+
+    achievement: str
+    start_inventory: dict[str, int] = field(default_factory=dict)
+    max_steps: int = 500
+
+
+#: Presets mirroring the paper's Minecraft tasks (log, water bucket, cobblestone, iron ore, spider).
+TASK_PRESETS: dict[str, CrafterTask] = {
+    "collect_wood": CrafterTask("collect_wood", {}, 500),
+    "collect_drink": CrafterTask("collect_drink", {}, 500),
+    "collect_stone": CrafterTask("collect_stone", {"wood_pickaxe": 1}, 500),
+    "collect_iron": CrafterTask("collect_iron", {"stone_pickaxe": 1}, 1000),
+    "defeat_zombie": CrafterTask("defeat_zombie", {"wood_sword": 1}, 500),
+}
+
+
+def resolve_task(task: str | CrafterTask) -> CrafterTask:
+    """A preset by name, any Crafter achievement by name, or a :class:`CrafterTask` as is."""
+    if isinstance(task, CrafterTask):
+        spec = task
+    elif task in TASK_PRESETS:
+        return TASK_PRESETS[task]
+    elif task in ACHIEVEMENTS:
+        return CrafterTask(task)
+    else:
+        raise ValueError(
+            f"Unknown Crafter task {task!r}. Use a preset ({', '.join(TASK_PRESETS)}) or any "
+            f"Crafter achievement ({', '.join(ACHIEVEMENTS)})."
+        )
+    if spec.achievement not in ACHIEVEMENTS:
+        raise ValueError(f"Unknown Crafter achievement {spec.achievement!r}. Known: {', '.join(ACHIEVEMENTS)}.")
+    unknown = set(spec.start_inventory) - set(ITEMS)
+    if unknown:
+        raise ValueError(f"Unknown Crafter inventory item(s) {sorted(unknown)}. Known: {', '.join(ITEMS)}.")
+    return spec
+
+
+def observation_space() -> gym.spaces.Box:
+    high = np.ones(OBS_DIM, np.uint8)
+    high[INVENTORY_OFFSET:FACING_OFFSET] = 9
+    high[DAYLIGHT_OFFSET] = DAYLIGHT_LEVELS
+    return gym.spaces.Box(low=np.zeros(OBS_DIM, np.uint8), high=high, dtype=np.uint8)
+
+
+class _HeadlessCrafter(crafter.Env):
+    """Crafter without drawing a frame every step (we compute our own observation)."""
+
+    def _obs(self):
+        return None
+
+
+_OBJECT_CHANNEL = {
+    objects.Cow: len(MATERIALS) + 0,
+    objects.Zombie: len(MATERIALS) + 1,
+    objects.Skeleton: len(MATERIALS) + 2,
+    objects.Arrow: len(MATERIALS) + 3,
+}
+_PLANT_CHANNEL = len(MATERIALS) + 4
+_RIPE_PLANT_CHANNEL = len(MATERIALS) + 5
+
+
+class CrafterEnv(gym.Env):
+    """Crafter with a symbolic observation; a task, or reward-free play when ``task=None``.
+
+    Args:
+        task: a preset name, any achievement name, a :class:`CrafterTask`, or ``None``
+            for task-agnostic play (reward 0, ends on death or after ``max_steps``).
+        max_steps: step limit (truncation); defaults to the task's, or 10,000 for play.
+        render_mode: ``"rgb_array"`` for Crafter's own pixels from :meth:`render`.
+        size: pixel size of rendered frames.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    def __init__(
+        self,
+        task: str | CrafterTask | None = None,
+        max_steps: int | None = None,
+        render_mode: str | None = None,
+        size: int = 64,
+    ):
+        self.task = None if task is None else resolve_task(task)
+        self.max_steps = max_steps or (self.task.max_steps if self.task else 10_000)
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.render_mode = render_mode
+        self._game = _HeadlessCrafter(size=(size, size), reward=False, length=None)
+        self.observation_space = observation_space()
+        self.action_space = gym.spaces.Discrete(len(ACTIONS))
+        self._steps = 0
+
+    # -- Gymnasium API -------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        # Crafter seeds each world with hash((seed, episode)); drawing the seed from our
+        # own generator makes worlds reproducible from ``reset(seed=...)``.
+        self._game._seed = int(self.np_random.integers(2**31 - 1))
+        self._game._episode = 0
+        self._game.reset()
+        self._steps = 0
+        if self.task is not None:
+            for item, amount in self.task.start_inventory.items():
+                self._game._player.inventory[item] = amount
+        return self._observation(), self._info(set())
+
+    def step(self, action):
+        before = dict(self._game._player.achievements)
+        self._game.step(int(action))
+        self._steps += 1
+        player = self._game._player
+        unlocked = {name for name, count in player.achievements.items() if count > before[name]}
+        success = self.task is not None and self.task.achievement in unlocked
+        reward = 1.0 if success else 0.0
+        terminated = success or player.health <= 0
+        truncated = (not terminated) and self._steps >= self.max_steps
+        return self._observation(), reward, terminated, truncated, self._info(unlocked, success)
+
+    def render(self):
+        if self.render_mode != "rgb_array":
+            return None
+        return self._game.render()
+
+    # -- helpers ---------------------------------------------------------------
+    @property
+    def world(self):
+        """Crafter's world (map and creatures); scripted players read it."""
+        return self._game._world
+
+    @property
+    def player(self):
+        return self._game._player
+
+    def _info(self, unlocked: set[str], success: bool = False) -> dict:
+        return {"achievements": sorted(unlocked), "success": success}
+
+    def _observation(self) -> np.ndarray:
+        return symbolic_observation(self._game)
+
+
+def symbolic_observation(game: crafter.Env) -> np.ndarray:
+    """The layout described in this module's docstring, computed from Crafter's world state."""
+    world, player = game._world, game._player
+    obs = np.zeros(OBS_DIM, np.uint8)
+    view = obs[:VIEW_SIZE].reshape(VIEW_H, VIEW_W, N_CHANNELS)
+    px, py = int(player.pos[0]), int(player.pos[1])
+    x0, y0 = px - VIEW_W // 2, py - VIEW_H // 2
+    area_w, area_h = world.area
+    xs, xe = max(x0, 0), min(x0 + VIEW_W, area_w)
+    ys, ye = max(y0, 0), min(y0 + VIEW_H, area_h)
+    mats = world._mat_map[xs:xe, ys:ye].T  # -> [y, x]; ids 1..12 are MATERIALS
+    rows, cols = np.nonzero(mats)
+    view[rows + (ys - y0), cols + (xs - x0), mats[rows, cols].astype(np.intp) - 1] = 1
+    obj_ids = world._obj_map[xs:xe, ys:ye].T
+    for r, c in zip(*np.nonzero(obj_ids)):
+        obj = world._objects[obj_ids[r, c]]
+        if obj is None or obj is player:
+            continue
+        if isinstance(obj, objects.Plant):
+            channel = _RIPE_PLANT_CHANNEL if obj.ripe else _PLANT_CHANNEL
+        else:
+            channel = _OBJECT_CHANNEL.get(type(obj))
+            if channel is None:
+                continue
+        view[r + (ys - y0), c + (xs - x0), channel] = 1
+    inventory = player.inventory
+    obs[INVENTORY_OFFSET:FACING_OFFSET] = [min(inventory[name], 9) for name in ITEMS]
+    obs[FACING_OFFSET + FACINGS.index(tuple(int(v) for v in player.facing))] = 1
+    obs[SLEEP_OFFSET] = player.sleeping
+    obs[DAYLIGHT_OFFSET] = int(round(float(world.daylight) * DAYLIGHT_LEVELS))
+    return obs
