@@ -189,3 +189,19 @@ def coverage_markdown(summary: dict) -> str:
     if summary.get("transitions_per_second"):
         lines += ["", f"Generation speed: {summary['transitions_per_second']:.0f} transitions/s."]
     return "\n".join(lines) + "\n"
+
+
+def load_run_dataset(run_dir: str | Path, dataset: str | None = None):
+    """The dataset a stage trains on: ``dataset`` (a Minari path or id) if given, else the run's own."""
+    from ptgm.data.dataset import load_minari
+    from ptgm.utils import PTGMError
+
+    if dataset:
+        return load_minari(dataset)
+    path = dataset_path(run_dir)
+    if not (path / "data" / "metadata.json").exists():
+        raise PTGMError(
+            f"No dataset in {path}. Generate it first with `ptgm generate --run-dir {run_dir}`, "
+            "or pass --dataset PATH_OR_MINARI_ID."
+        )
+    return load_minari(path)

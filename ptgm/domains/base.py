@@ -50,6 +50,14 @@ class Domain(ABC):
     def render_observation(self, observation: np.ndarray) -> np.ndarray:
         """An RGB picture (H, W, 3, uint8) of one observation, for goal codebooks."""
 
+    def goal_reached(self, observation: np.ndarray, goal_observation: np.ndarray) -> bool:
+        """Whether ``observation`` counts as having reached ``goal_observation``.
+
+        Default: their goal features are within 0.05 of each other in every entry.
+        """
+        a, b = self.goal_features(observation[None]), self.goal_features(goal_observation[None])
+        return bool(np.abs(a - b).max() <= 0.05)
+
     def episode_achievements(self, infos: list[dict]) -> set[str]:
         """Names of the things an episode achieved, from its step infos (for coverage reports)."""
         return set()

@@ -6,7 +6,7 @@ import gymnasium as gym
 import numpy as np
 
 from ptgm.domains.base import Domain
-from ptgm.domains.crafter.env import ACHIEVEMENTS, OBS_DIM, TASK_PRESETS, CrafterEnv, CrafterTask, resolve_task
+from ptgm.domains.crafter.env import ACHIEVEMENTS, ITEMS, N_CHANNELS, OBS_DIM, TASK_PRESETS, CrafterEnv, CrafterTask, resolve_task
 from ptgm.domains.crafter.features import GOAL_DIM, describe_goal, goal_features, render_observation
 from ptgm.domains.crafter.player import CrafterScriptedPlayer
 
@@ -37,6 +37,14 @@ class CrafterDomain(Domain):
 
     def describe_goal(self, observation: np.ndarray) -> str:
         return describe_goal(observation)
+
+    def goal_reached(self, observation: np.ndarray, goal_observation: np.ndarray) -> bool:
+        """Same tools and materials in the inventory (vitals ignored) and facing the same kind of cell."""
+        a, b = goal_features(np.stack([observation, goal_observation]))
+        n_items = len(ITEMS)
+        same_items = np.allclose(a[4:n_items], b[4:n_items])
+        faced = slice(GOAL_DIM - 1 - N_CHANNELS, GOAL_DIM - 1)
+        return bool(same_items and np.allclose(a[faced], b[faced]))
 
     def episode_achievements(self, infos: list[dict]) -> set[str]:
         return {name for info in infos for name in info.get("achievements", ())}

@@ -1,0 +1,80 @@
+"""The goal-conditioned low-level policy P(a | s, g)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+from torch.distributions import Categorical, Distribution, Independent, Normal
+
+from ptgm.nets import ScaledInput, mlp, observation_scale
+from ptgm.utils import PTGMError, load_checkpoint
+
+
+class GoalConditionedPolicy(nn.Module):
+    """An MLP over ``[scaled observation, goal features]``.
+
+    Discrete action spaces get a categorical head; Box action spaces a diagonal
+    Gaussian with a state-independent log standard deviation.
+    """
+
+    def __init__(self, obs_scale: np.ndarray, goal_dim: int, action_space: gym.Space,
+                 hidden: tuple[int, ...] = (512, 512, 256)):
+        super().__init__()
+        self.init_kwargs = {"obs_scale": np.asarray(obs_scale), "goal_dim": goal_dim,
+                            "action_space": action_space, "hidden": tuple(hidden)}
+        self.obs_dim = len(obs_scale)
+        self.goal_dim = goal_dim
+        self.scale = ScaledInput(obs_scale)
+        self.discrete = isinstance(action_space, gym.spaces.Discrete)
+        out = int(action_space.n) if self.discrete else int(np.prod(action_space.shape))
+        self.net = mlp(self.obs_dim + goal_dim, tuple(hidden), out)
+        if not self.discrete:
+            self.log_std = nn.Parameter(torch.full((out,), -1.0))
+
+    @classmethod
+    def for_env(cls, env: gym.Env, goal_dim: int, hidden: tuple[int, ...] = (512, 512, 256)) -> "GoalConditionedPolicy":
+        return cls(observation_scale(env.observation_space), goal_dim, env.action_space, hidden)
+
+    def distribution(self, obs: torch.Tensor, goal: torch.Tensor) -> Distribution:
+        out = self.net(torch.cat([self.scale(obs), goal.float()], dim=-1))
+        if self.discrete:
+            return Categorical(logits=out)
+        return Independent(Normal(out, self.log_std.exp().expand_as(out)), 1)
+
+    def log_prob(self, obs: torch.Tensor, goal: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return self.distribution(obs, goal).log_prob(actions)
+
+    @torch.inference_mode()
+    def act(self, obs: np.ndarray, goal: np.ndarray, deterministic: bool = False) -> np.ndarray:
+        """Actions for a batch (or a single) observation and goal, as numpy."""
+        single = obs.ndim == 1
+        obs_t = torch.as_tensor(np.atleast_2d(obs))
+        goal_t = torch.as_tensor(np.atleast_2d(goal))
+        dist = self.distribution(obs_t, goal_t)
+        if deterministic:
+            action = dist.probs.argmax(-1) if self.discrete else dist.mean
+        else:
+            action = dist.sample()
+        action = action.numpy()
+        return action[0] if single else action
+
+    # -- persistence -------------------------------------------------------------------
+    def save(self, path: Path, **extra) -> None:
+        from ptgm.utils import atomic_torch_save
+
+        atomic_torch_save({"kind": "lowlevel", "init_kwargs": self.init_kwargs,
+                           "state_dict": self.state_dict(), **extra}, path)
+
+    @classmethod
+    def load(cls, path: Path) -> tuple["GoalConditionedPolicy", dict]:
+        ckpt = load_checkpoint(path, "low-level policy", "Train it with `ptgm pretrain`.")
+        if ckpt.get("kind") != "lowlevel":
+            raise PTGMError(f"{path} is not a low-level policy checkpoint (it is {ckpt.get('kind')!r}).")
+        policy = cls(**ckpt["init_kwargs"])
+        policy.load_state_dict(ckpt["state_dict"])
+        policy.eval()
+        return policy, ckpt

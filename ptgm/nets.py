@@ -1,0 +1,43 @@
+"""Network building blocks shared by the low-level policy, the goal prior and the high-level policy."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+
+def observation_scale(space: gym.spaces.Box) -> np.ndarray:
+    """Per-entry divisor that maps a bounded observation into [0, 1] (1 where unbounded).
+
+    Crafter's symbolic observation is small integers with a per-entry ``high``; every
+    network divides by this, so the same scaling is used in pre-training and in RL.
+    """
+    high = np.asarray(space.high, np.float64).reshape(-1)
+    finite = np.isfinite(high) & (high > 0)
+    scale = np.ones_like(high, np.float32)
+    scale[finite] = high[finite]
+    return scale.astype(np.float32)
+
+
+def mlp(in_dim: int, hidden: tuple[int, ...], out_dim: int, activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
+    """Linear layers with ``activation`` between them (none after the last)."""
+    layers: list[nn.Module] = []
+    last = in_dim
+    for width in hidden:
+        layers += [nn.Linear(last, width), activation()]
+        last = width
+    layers.append(nn.Linear(last, out_dim))
+    return nn.Sequential(*layers)
+
+
+class ScaledInput(nn.Module):
+    """Divides raw observations by a fixed per-entry scale (kept in the state dict)."""
+
+    def __init__(self, scale: np.ndarray):
+        super().__init__()
+        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return obs.float() / self.scale
