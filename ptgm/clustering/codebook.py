@@ -1,0 +1,148 @@
+"""`ptgm cluster`: K-means over dataset goals; the N cluster goals are the high-level actions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sklearn.cluster import KMeans
+
+from ptgm.data.dataset import TrajectoryData
+from ptgm.data.generate import load_run_dataset
+from ptgm.domains import get_domain
+from ptgm.utils import PTGMError, atomic_savez, mark_stage_done, prepare_stage
+
+
+@dataclass
+class ClusterConfig:
+    """Hyper-parameters of `ptgm cluster`."""
+
+    run_dir: str = field(default="runs/crafter", metadata={"help": "run directory; writes RUN_DIR/codebook"})
+    domain: str = field(default="crafter", metadata={"help": "domain plug-in (its goal featuriser is used)"})
+    dataset: str = field(default="", metadata={"help": "Minari dataset path or id (default: the run's own data)"})
+    n_clusters: int = field(default=64, metadata={"help": "number of discrete goals N"})
+    max_samples: int = field(default=200_000, metadata={"help": "dataset states sampled for K-means"})
+    n_init: int = field(default=3, metadata={"help": "K-means restarts (best inertia kept)"})
+    seed: int = field(default=0, metadata={"help": "random seed (sampling and K-means)"})
+    force: bool = field(default=False, metadata={"help": "recluster even if finished"})
+    resume: bool = field(default=False, metadata={"help": "accepted for symmetry; clustering is one step"})
+
+
+@dataclass
+class Codebook:
+    """N discrete goals: K-means centres and, for each, the dataset state nearest to it.
+
+    Attributes:
+        centers: ``(N, goal_dim)`` K-means centres in goal-feature space.
+        goal_features: ``(N, goal_dim)`` features of the cluster goals (what the low-level policy is given).
+        goal_observations: ``(N, obs_dim)`` the cluster goal states themselves (for pictures).
+        goal_rows: ``(N,)`` their row in the dataset.
+        cluster_sizes: ``(N,)`` sampled states assigned to each cluster.
+        fingerprint: the dataset's fingerprint.
+        domain: the domain's name.
+    """
+
+    centers: np.ndarray
+    goal_features: np.ndarray
+    goal_observations: np.ndarray
+    goal_rows: np.ndarray
+    cluster_sizes: np.ndarray
+    fingerprint: str
+    domain: str
+
+    @property
+    def n_goals(self) -> int:
+        return int(len(self.centers))
+
+    def assign(self, features: np.ndarray, batch: int = 65536) -> np.ndarray:
+        """Index of the nearest centre for each row of goal features."""
+        out = np.empty(len(features), np.int64)
+        c2 = (self.centers**2).sum(1)
+        for i in range(0, len(features), batch):
+            f = features[i : i + batch]
+            out[i : i + batch] = (c2[None] - 2 * f @ self.centers.T).argmin(1)
+        return out
+
+    def save(self, path: Path) -> None:
+        atomic_savez(path, centers=self.centers, goal_features=self.goal_features,
+                     goal_observations=self.goal_observations, goal_rows=self.goal_rows,
+                     cluster_sizes=self.cluster_sizes, fingerprint=np.asarray(self.fingerprint),
+                     domain=np.asarray(self.domain))
+
+    @classmethod
+    def load(cls, path: Path) -> "Codebook":
+        path = Path(path)
+        if not path.exists():
+            raise PTGMError(f"No goal codebook at {path}. Build it with `ptgm cluster`.")
+        try:
+            with np.load(path) as z:
+                return cls(centers=z["centers"], goal_features=z["goal_features"],
+                           goal_observations=z["goal_observations"], goal_rows=z["goal_rows"],
+                           cluster_sizes=z["cluster_sizes"], fingerprint=str(z["fingerprint"]),
+                           domain=str(z["domain"]))
+        except Exception as exc:
+            raise PTGMError(f"The goal codebook at {path} is corrupt ({exc}). Rebuild it with `ptgm cluster --force`.") from exc
+
+    def check_matches(self, fingerprint: str, what: str) -> None:
+        """Refuse to combine pieces built from different datasets."""
+        if fingerprint != self.fingerprint:
+            raise PTGMError(
+                f"The goal codebook was built from dataset {self.fingerprint}, but {what} comes from dataset "
+                f"{fingerprint}. Rebuild the codebook on this dataset with `ptgm cluster --force` "
+                "(and then the prior with `ptgm prior --force`)."
+            )
+
+
+def build_codebook(data: TrajectoryData, features: np.ndarray, n_clusters: int, max_samples: int,
+                   seed: int, n_init: int, domain: str) -> Codebook:
+    """K-means on (a sample of) the dataset's goal features; goal = sampled state nearest each centre."""
+    if n_clusters > len(features):
+        raise PTGMError(f"Asked for {n_clusters} clusters but the dataset has only {len(features)} states; "
+                        "use fewer clusters (--n-clusters) or more data.")
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(len(features), size=min(max_samples, len(features)), replace=False))
+    kmeans = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed).fit(features[sample])
+    centers = kmeans.cluster_centers_.astype(np.float32)
+    labels = kmeans.labels_
+    goal_rows = np.empty(n_clusters, np.int64)
+    for c in range(n_clusters):
+        members = sample[labels == c]
+        distances = ((features[members] - centers[c]) ** 2).sum(1)
+        goal_rows[c] = members[int(distances.argmin())]
+    return Codebook(
+        centers=centers,
+        goal_features=features[goal_rows].astype(np.float32),
+        goal_observations=data.observations[goal_rows],
+        goal_rows=goal_rows,
+        cluster_sizes=np.bincount(labels, minlength=n_clusters),
+        fingerprint=data.fingerprint,
+        domain=domain,
+    )
+
+
+def cluster(config: ClusterConfig) -> dict:
+    out = Path(config.run_dir) / "codebook"
+    previous = prepare_stage(out, config, config.force, config.resume, "cluster")
+    if previous is not None:
+        return previous
+    domain = get_domain(config.domain)
+    data = load_run_dataset(config.run_dir, config.dataset or None)
+    data.check_observation_size(domain.make_env(None).observation_space.shape[0], f"the {domain.name} environment")
+    features = domain.goal_features(data.observations)
+    print(f"[cluster] K-means with {config.n_clusters} clusters on {min(config.max_samples, len(features))} "
+          f"of {len(features)} states ({features.shape[1]}-d goal features)")
+    codebook = build_codebook(data, features, config.n_clusters, config.max_samples, config.seed,
+                              config.n_init, domain.name)
+    codebook.save(out / "codebook.npz")
+    from ptgm.plots import plot_codebook_grid, plot_goal_projection
+
+    plot_codebook_grid(domain, codebook, out / "goals.png")
+    plot_goal_projection(features, codebook, out / "projection.png", seed=config.seed)
+    summary = {"n_clusters": codebook.n_goals, "fingerprint": codebook.fingerprint,
+               "smallest_cluster": int(codebook.cluster_sizes.min()),
+               "largest_cluster": int(codebook.cluster_sizes.max()),
+               "pictures": [str(out / "goals.png"), str(out / "projection.png")]}
+    mark_stage_done(out, config, summary)
+    print(f"[cluster] saved {out / 'codebook.npz'} and pictures {out / 'goals.png'}, {out / 'projection.png'}")
+    return summary

@@ -1,0 +1,87 @@
+"""Pictures: the goal codebook, a 2-D map of goals, learning curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def plot_codebook_grid(domain, codebook, path: Path, columns: int = 8) -> None:
+    """Every cluster goal's rendered frame in one grid, titled with its index and cluster size."""
+    n = codebook.n_goals
+    rows = int(np.ceil(n / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 1.6, rows * 1.8), squeeze=False)
+    describe = getattr(domain, "describe_goal", None)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        ax.imshow(domain.render_observation(codebook.goal_observations[i]))
+        title = f"goal {i} (n={codebook.cluster_sizes[i]})"
+        if describe is not None:
+            title += "\n" + describe(codebook.goal_observations[i]).replace("; ", "\n", 1)
+        ax.set_title(title, fontsize=5)
+    fig.suptitle(f"{domain.name}: {n} cluster goals (dataset state nearest each K-means centre)", fontsize=9)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+def plot_goal_projection(features: np.ndarray, codebook, path: Path, seed: int = 0, max_points: int = 20_000) -> None:
+    """Dataset goals in 2-D (PCA), coloured by cluster, with the cluster goals marked."""
+    from sklearn.decomposition import PCA
+
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(features), size=min(max_points, len(features)), replace=False)
+    pca = PCA(n_components=2, random_state=seed).fit(features[pick])
+    points = pca.transform(features[pick])
+    goals = pca.transform(codebook.goal_features)
+    labels = codebook.assign(features[pick])
+    fig, ax = plt.subplots(figsize=(7, 6))
+    ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab20", s=3, alpha=0.5, linewidths=0)
+    ax.scatter(goals[:, 0], goals[:, 1], c=np.arange(len(goals)), cmap="tab20", s=60, marker="*",
+               edgecolors="black", linewidths=0.6)
+    for i, (x, y) in enumerate(goals):
+        ax.annotate(str(i), (x, y), fontsize=6)
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
+    ax.set_title(f"Goal features (PCA), coloured by K-means cluster; stars are the {len(goals)} cluster goals",
+                 fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+def plot_learning_curves(curves: dict[str, list[tuple[np.ndarray, np.ndarray]]], path: Path, title: str,
+                         ylabel: str = "success rate") -> None:
+    """Mean ± std over seeds of each method's curve (x: environment steps).
+
+    ``curves[method]`` is a list of (env_steps, value) arrays, one per seed; they are
+    interpolated onto a common grid before averaging.
+    """
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for method, runs in curves.items():
+        runs = [(x, y) for x, y in runs if len(x)]
+        if not runs:
+            continue
+        grid = np.linspace(0, max(x.max() for x, _ in runs), 200)
+        values = np.stack([np.interp(grid, x, y) for x, y in runs])
+        mean, std = values.mean(0), values.std(0)
+        ax.plot(grid, mean, label=f"{method} ({len(runs)} seed{'s' if len(runs) > 1 else ''})")
+        ax.fill_between(grid, mean - std, mean + std, alpha=0.2)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)

@@ -1,0 +1,49 @@
+"""The goal prior π_p(goal | s): which of the N cluster goals the data pursues from state s."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ptgm.nets import ScaledInput, mlp
+from ptgm.utils import PTGMError, atomic_torch_save, load_checkpoint
+
+
+class GoalPrior(nn.Module):
+    """An MLP classifier over scaled observations.
+
+    Its hidden layers use the same shapes and activation as the high-level PPO actor
+    (``hidden``, ReLU), so the RL policy can be initialised from it.
+    """
+
+    def __init__(self, obs_scale: np.ndarray, n_goals: int, hidden: tuple[int, ...] = (256, 256)):
+        super().__init__()
+        self.init_kwargs = {"obs_scale": np.asarray(obs_scale), "n_goals": n_goals, "hidden": tuple(hidden)}
+        self.scale = ScaledInput(obs_scale)
+        self.net = mlp(len(obs_scale), tuple(hidden), n_goals)
+        self.n_goals = n_goals
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """Logits from raw observations."""
+        return self.net(self.scale(obs))
+
+    def logits_from_scaled(self, scaled_obs: torch.Tensor) -> torch.Tensor:
+        """Logits from observations already divided by the scale (what the RL policy sees)."""
+        return self.net(scaled_obs)
+
+    def save(self, path: Path, **extra) -> None:
+        atomic_torch_save({"kind": "prior", "init_kwargs": self.init_kwargs, "state_dict": self.state_dict(),
+                           **extra}, path)
+
+    @classmethod
+    def load(cls, path: Path) -> tuple["GoalPrior", dict]:
+        ckpt = load_checkpoint(path, "goal prior", "Train it with `ptgm prior`.")
+        if ckpt.get("kind") != "prior":
+            raise PTGMError(f"{path} is not a goal-prior checkpoint (it is {ckpt.get('kind')!r}).")
+        prior = cls(**ckpt["init_kwargs"])
+        prior.load_state_dict(ckpt["state_dict"])
+        prior.eval()
+        return prior, ckpt

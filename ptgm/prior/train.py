@@ -1,0 +1,125 @@
+"""`ptgm prior`: train π_p(goal | s) with cross-entropy on the cluster of each state's hindsight goal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import trange
+
+from ptgm.clustering.codebook import Codebook
+from ptgm.data.dataset import TrajectoryData
+from ptgm.data.generate import load_run_dataset
+from ptgm.data.relabel import hindsight_goal_rows
+from ptgm.domains import get_domain
+from ptgm.nets import observation_scale
+from ptgm.prior.model import GoalPrior
+from ptgm.utils import (
+    MetricsLogger,
+    atomic_torch_save,
+    check_finite,
+    load_checkpoint,
+    mark_stage_done,
+    prepare_stage,
+    seed_everything,
+)
+
+
+@dataclass
+class PriorConfig:
+    """Hyper-parameters of `ptgm prior` (the goal prior)."""
+
+    run_dir: str = field(default="runs/crafter", metadata={"help": "run directory; reads RUN_DIR/codebook, writes RUN_DIR/prior"})
+    domain: str = field(default="crafter", metadata={"help": "domain plug-in"})
+    dataset: str = field(default="", metadata={"help": "Minari dataset path or id (default: the run's own data)"})
+    steps: int = field(default=10_000, metadata={"help": "gradient steps"})
+    batch_size: int = field(default=512, metadata={"help": "samples per gradient step"})
+    learning_rate: float = field(default=3e-4, metadata={"help": "Adam learning rate"})
+    hidden: tuple[int, ...] = field(default=(256, 256), metadata={"help": "hidden widths (same as the high-level actor)"})
+    k_min: int = field(default=1, metadata={"help": "shortest hindsight goal horizon"})
+    k_max: int = field(default=20, metadata={"help": "longest hindsight goal horizon"})
+    val_fraction: float = field(default=0.05, metadata={"help": "fraction of episodes held out"})
+    eval_every: int = field(default=1000, metadata={"help": "gradient steps between validation passes"})
+    checkpoint_every: int = field(default=2000, metadata={"help": "gradient steps between checkpoints"})
+    seed: int = field(default=0, metadata={"help": "random seed"})
+    force: bool = field(default=False, metadata={"help": "retrain even if finished"})
+    resume: bool = field(default=False, metadata={"help": "continue from the last checkpoint"})
+
+
+def prior_labels(data: TrajectoryData, row_clusters: np.ndarray, rows: np.ndarray, rng: np.random.Generator,
+                 k_min: int, k_max: int) -> np.ndarray:
+    """The cluster of each row's hindsight goal: the target the prior learns to predict."""
+    return row_clusters[hindsight_goal_rows(rows, data.episode_end, rng, k_min, k_max)]
+
+
+def train_prior(config: PriorConfig) -> dict:
+    out = Path(config.run_dir) / "prior"
+    previous = prepare_stage(out, config, config.force, config.resume, "prior")
+    if previous is not None:
+        return previous
+    seed_everything(config.seed)
+    domain = get_domain(config.domain)
+    data = load_run_dataset(config.run_dir, config.dataset or None)
+    env = domain.make_env(None)
+    data.check_observation_size(env.observation_space.shape[0], f"the {domain.name} environment")
+    codebook = Codebook.load(Path(config.run_dir) / "codebook" / "codebook.npz")
+    codebook.check_matches(data.fingerprint, "the prior's training data")
+    row_clusters = codebook.assign(domain.goal_features(data.observations))
+    observations = torch.from_numpy(data.observations)
+    train_eps, val_eps = data.split_episodes(config.val_fraction, config.seed)
+    train_rows, val_rows = data.action_rows(train_eps), data.action_rows(val_eps)
+    rng = np.random.default_rng(config.seed)
+    val_pick = rng.choice(val_rows, size=min(len(val_rows), 20_000), replace=False)
+    val_labels = torch.from_numpy(prior_labels(data, row_clusters, val_pick, rng, config.k_min, config.k_max))
+
+    prior = GoalPrior(observation_scale(env.observation_space), codebook.n_goals, config.hidden)
+    optimizer = torch.optim.Adam(prior.parameters(), lr=config.learning_rate)
+    start = 0
+    ckpt_path = out / "checkpoint.pt"
+    if config.resume and ckpt_path.exists():
+        ckpt = load_checkpoint(ckpt_path, "prior checkpoint", "Start over with --force.")
+        prior.load_state_dict(ckpt["prior"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        rng.bit_generator.state = ckpt["rng"]
+        start = ckpt["step"]
+    logger = MetricsLogger(out, resume=config.resume)
+
+    def validate() -> tuple[float, float, float]:
+        with torch.no_grad():
+            logits = prior(observations[val_pick])
+            loss = F.cross_entropy(logits, val_labels).item()
+            top1 = (logits.argmax(-1) == val_labels).float().mean().item()
+            top5 = (logits.topk(min(5, codebook.n_goals), -1).indices == val_labels[:, None]).any(-1).float().mean().item()
+        return loss, top1, top5
+
+    bar = trange(start, config.steps, desc="prior", initial=start, total=config.steps)
+    for step in bar:
+        rows = rng.choice(train_rows, size=config.batch_size)
+        labels = torch.from_numpy(prior_labels(data, row_clusters, rows, rng, config.k_min, config.k_max))
+        loss = F.cross_entropy(prior(observations[rows]), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        last = step + 1 == config.steps
+        if (step + 1) % config.eval_every == 0 or last:
+            check_finite(loss.item(), "The goal prior's training loss", step)
+            val_loss, top1, top5 = validate()
+            logger.log(step + 1, train_loss=loss.item(), val_loss=val_loss, val_accuracy=top1, val_top5=top5)
+            bar.set_postfix(loss=f"{loss.item():.3f}", val_acc=f"{top1:.3f}")
+        if (step + 1) % config.checkpoint_every == 0 and not last:
+            atomic_torch_save({"prior": prior.state_dict(), "optimizer": optimizer.state_dict(),
+                               "rng": rng.bit_generator.state, "step": step + 1}, ckpt_path)
+    val_loss, top1, top5 = validate()
+    # How much better than always guessing the most frequent cluster.
+    majority = (val_labels == torch.bincount(val_labels).argmax()).float().mean().item()
+    prior.save(out / "prior.pt", fingerprint=data.fingerprint, domain=domain.name)
+    ckpt_path.unlink(missing_ok=True)
+    logger.close()
+    summary = {"val_loss": val_loss, "val_accuracy": top1, "val_top5_accuracy": top5,
+               "majority_class_accuracy": majority, "n_goals": codebook.n_goals}
+    mark_stage_done(out, config, summary)
+    print(f"[prior] held-out accuracy {top1:.3f} (top-5 {top5:.3f}; majority-class baseline {majority:.3f})")
+    return summary
