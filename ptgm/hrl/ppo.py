@@ -1,0 +1,97 @@
+"""Stable-Baselines3 PPO with PTGM's goal-prior regulariser.
+
+At every high-level step the reward becomes ``r - α · KL(π_p(·|s) ‖ π_θ(·|s))``:
+the task reward summed over the k low-level steps, minus α times the divergence
+of the current policy from the goal prior at the state where the goal was chosen.
+The KL is computed with the policy at collection time and treated as part of the
+reward (a constant for the PPO update), as in the authors' Minecraft code.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+
+from ptgm.prior.model import GoalPrior
+
+
+def kl_prior_to_policy(prior_logits: torch.Tensor, policy_logits: torch.Tensor) -> torch.Tensor:
+    """KL(prior ‖ policy) per row, for categorical distributions given by logits."""
+    prior_log_p = F.log_softmax(prior_logits, dim=-1)
+    policy_log_p = F.log_softmax(policy_logits, dim=-1)
+    return (prior_log_p.exp() * (prior_log_p - policy_log_p)).sum(-1)
+
+
+class PriorKLReward(BaseCallback):
+    """Subtracts α·KL(prior ‖ policy) from each collected reward before it enters the rollout buffer.
+
+    SB3 calls ``on_step`` right after ``env.step`` and before ``rollout_buffer.add``, with
+    ``rewards`` (the array that is then stored) and ``obs_tensor`` (the observations the
+    actions were chosen at) among its locals; we change ``rewards`` in place.
+    """
+
+    def __init__(self, prior: GoalPrior, alpha: float):
+        super().__init__()
+        self.prior = prior.eval().requires_grad_(False)
+        self.alpha = alpha
+        self._kls: list[float] = []
+
+    def _on_step(self) -> bool:
+        obs = self.locals["obs_tensor"]
+        with torch.no_grad():
+            policy_logits = self.model.policy.get_distribution(obs).distribution.logits
+            kl = kl_prior_to_policy(self.prior.logits_from_scaled(obs.float()), policy_logits).cpu().numpy()
+        self.locals["rewards"] -= (self.alpha * kl).astype(self.locals["rewards"].dtype)
+        self._kls.extend(kl.tolist())
+        return True
+
+    def _on_rollout_end(self) -> None:
+        if self._kls:
+            self.logger.record("ptgm/kl_prior_policy", float(np.mean(self._kls)))
+            self._kls.clear()
+
+
+class PTGMPPO(PPO):
+    """PPO over the N cluster goals with the KL-to-prior reward term.
+
+    Args:
+        prior: the goal prior; ``None`` or ``kl_coef == 0`` gives plain PPO (the no-prior ablation).
+        kl_coef: α, the weight of the KL term.
+        init_from_prior: copy the prior's weights into the actor at start (its hidden
+            layers must match the actor's ``net_arch["pi"]`` and use ReLU).
+        All other arguments go to :class:`stable_baselines3.PPO`.
+    """
+
+    def __init__(self, *args, prior: GoalPrior | None = None, kl_coef: float = 0.0, init_from_prior: bool = False,
+                 **kwargs):
+        super().__init__(*args, **kwargs)
+        self.prior = prior
+        self.kl_coef = kl_coef
+        if init_from_prior:
+            if prior is None:
+                raise ValueError("init_from_prior needs a prior")
+            initialise_actor_from_prior(self, prior)
+
+    def learn(self, total_timesteps: int, callback=None, **kwargs):
+        if self.prior is not None and self.kl_coef > 0:
+            kl_callback = PriorKLReward(self.prior, self.kl_coef)
+            callback = CallbackList([kl_callback] + ([callback] if callback is not None else []))
+        return super().learn(total_timesteps, callback=callback, **kwargs)
+
+
+def initialise_actor_from_prior(model: PPO, prior: GoalPrior) -> None:
+    """Make π_θ start equal to π_p by copying weights layer by layer."""
+    prior_layers = [m for m in prior.net if isinstance(m, torch.nn.Linear)]
+    actor_layers = [m for m in model.policy.mlp_extractor.policy_net if isinstance(m, torch.nn.Linear)]
+    actor_layers.append(model.policy.action_net)
+    shapes = ([tuple(m.weight.shape) for m in prior_layers], [tuple(m.weight.shape) for m in actor_layers])
+    if shapes[0] != shapes[1]:
+        raise ValueError(f"prior layers {shapes[0]} do not match the actor's {shapes[1]}; train the prior with "
+                         "the actor's hidden sizes (--hidden) to initialise from it")
+    with torch.no_grad():
+        for src, dst in zip(prior_layers, actor_layers):
+            dst.weight.copy_(src.weight)
+            dst.bias.copy_(src.bias)

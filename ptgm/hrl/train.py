@@ -1,0 +1,240 @@
+"""`ptgm train`: downstream RL on a task — PTGM (goals + prior), its no-prior ablation, or flat PPO."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+from tqdm import tqdm
+
+from ptgm.clustering.codebook import Codebook
+from ptgm.domains import get_domain
+from ptgm.hrl.ppo import PTGMPPO
+from ptgm.hrl.wrapper import GoalSelectionEnv, ScaledObservation
+from ptgm.lowlevel.policy import GoalConditionedPolicy
+from ptgm.prior.model import GoalPrior
+from ptgm.utils import PTGMError, atomic_write_json, config_dict, mark_stage_done, prepare_stage, seed_everything
+
+METHODS = ("ptgm", "ptgm-no-prior", "ppo")
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of `ptgm train` (downstream RL on one task)."""
+
+    run_dir: str = field(default="runs/crafter", metadata={"help": "run directory; writes RUN_DIR/rl/TASK/METHOD-seedS"})
+    domain: str = field(default="crafter", metadata={"help": "domain plug-in"})
+    task: str = field(default="collect_wood", metadata={"help": "downstream task name"})
+    method: str = field(default="ptgm", metadata={"help": "ptgm | ptgm-no-prior (α=0) | ppo (flat, from scratch)"})
+    env_steps: int = field(default=100_000, metadata={"help": "budget of environment (low-level) steps"})
+    k: int = field(default=10, metadata={"help": "environment steps per high-level step"})
+    kl_coef: float = field(default=0.01, metadata={"help": "α, weight of KL(prior ‖ policy) in the reward"})
+    init_from_prior: bool = field(default=True, metadata={"help": "start the high-level policy equal to the prior"})
+    n_envs: int = field(default=4, metadata={"help": "parallel environments"})
+    subproc: bool = field(default=False, metadata={"help": "step environments in subprocesses"})
+    learning_rate: float = field(default=3e-4, metadata={"help": "PPO learning rate"})
+    n_steps: int = field(default=0, metadata={"help": "PPO rollout length per env (0: 64 high-level / 256 flat)"})
+    batch_size: int = field(default=64, metadata={"help": "PPO minibatch size"})
+    n_epochs: int = field(default=4, metadata={"help": "PPO epochs per rollout"})
+    gamma: float = field(default=0.0, metadata={"help": "discount (0: 0.95 high-level, 0.99 flat)"})
+    ent_coef: float = field(default=0.01, metadata={"help": "PPO entropy bonus"})
+    hidden: tuple[int, ...] = field(default=(256, 256), metadata={"help": "actor/critic hidden widths (match the prior)"})
+    eval_episodes: int = field(default=50, metadata={"help": "episodes of the final evaluation"})
+    checkpoint_every: int = field(default=25_000, metadata={"help": "environment steps between checkpoints"})
+    seed: int = field(default=0, metadata={"help": "random seed"})
+    force: bool = field(default=False, metadata={"help": "retrain even if finished"})
+    resume: bool = field(default=False, metadata={"help": "continue from the last checkpoint"})
+
+
+def run_directory(config: TrainConfig) -> Path:
+    return Path(config.run_dir) / "rl" / config.task / f"{config.method}-seed{config.seed}"
+
+
+def load_pretrained(run_dir: str | Path) -> tuple[GoalConditionedPolicy, Codebook, GoalPrior, dict]:
+    """The three pre-trained pieces, checked to come from one dataset."""
+    run_dir = Path(run_dir)
+    policy, policy_ckpt = GoalConditionedPolicy.load(run_dir / "lowlevel" / "policy.pt")
+    codebook = Codebook.load(run_dir / "codebook" / "codebook.npz")
+    prior, prior_ckpt = GoalPrior.load(run_dir / "prior" / "prior.pt")
+    codebook.check_matches(policy_ckpt["fingerprint"], "the low-level policy")
+    codebook.check_matches(prior_ckpt["fingerprint"], "the goal prior")
+    if prior.n_goals != codebook.n_goals:
+        raise PTGMError(f"The prior predicts {prior.n_goals} goals but the codebook has {codebook.n_goals}. "
+                        "Retrain the prior with `ptgm prior --force`.")
+    return policy, codebook, prior, policy_ckpt
+
+
+def make_env_fn(config: TrainConfig, rank: int, pieces=None):
+    """A thunk building one wrapped environment: task env → Monitor → (goal selection) → scaled obs."""
+
+    def thunk() -> gym.Env:
+        torch.set_num_threads(1)
+        domain = get_domain(config.domain)
+        env = Monitor(domain.make_env(config.task))
+        if config.method != "ppo":
+            policy, codebook, _, _ = pieces if pieces is not None else load_pretrained(config.run_dir)
+            env = GoalSelectionEnv(env, policy, codebook.goal_features, k=config.k)
+        env = ScaledObservation(env)
+        env.reset(seed=config.seed * 1000 + rank)
+        env.action_space.seed(config.seed * 1000 + rank)
+        return env
+
+    return thunk
+
+
+class EpisodeRecorder(BaseCallback):
+    """Counts environment steps, records finished episodes, checkpoints, and stops at the budget."""
+
+    def __init__(self, out: Path, budget: int, checkpoint_every: int, env_steps: int = 0,
+                 episodes: list[dict] | None = None):
+        super().__init__()
+        self.out = out
+        self.budget = budget
+        self.checkpoint_every = checkpoint_every
+        self.env_steps = env_steps
+        self.episodes = episodes or []
+        self._next_checkpoint = (env_steps // checkpoint_every + 1) * checkpoint_every
+        self.bar = tqdm(total=budget, initial=env_steps, desc=out.parent.name + "/" + out.name, unit="step")
+
+    def _on_step(self) -> bool:
+        for info in self.locals["infos"]:
+            steps = int(info.get("env_steps", 1))
+            self.env_steps += steps
+            self.bar.update(steps)
+            if "episode" in info:
+                ep = info["episode"]
+                success = bool(ep["r"] >= 1.0)
+                self.episodes.append({"env_steps": self.env_steps, "return": float(ep["r"]),
+                                      "length": int(ep["l"]), "success": int(success)})
+                recent = self.episodes[-50:]
+                rate = float(np.mean([e["success"] for e in recent]))
+                self.logger.record("ptgm/success_rate_last50", rate)
+                self.model.logger.record("ptgm/env_steps", self.env_steps)
+                self.bar.set_postfix(success=f"{rate:.2f}", episodes=len(self.episodes))
+        if self.env_steps >= self._next_checkpoint:
+            self._next_checkpoint += self.checkpoint_every
+            self.save_checkpoint()
+        return self.env_steps < self.budget
+
+    def _on_rollout_end(self) -> None:
+        self.logger.record("ptgm/env_steps", self.env_steps)
+
+    def write_episodes(self) -> None:
+        tmp = self.out / "episodes.csv.tmp"
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, ["env_steps", "return", "length", "success"])
+            writer.writeheader()
+            writer.writerows(self.episodes)
+        os.replace(tmp, self.out / "episodes.csv")
+
+    def save_checkpoint(self) -> None:
+        self.write_episodes()
+        self.model.save(self.out / "checkpoint.tmp.zip")
+        os.replace(self.out / "checkpoint.tmp.zip", self.out / "checkpoint.zip")
+        atomic_write_json(self.out / "checkpoint.json", {"env_steps": self.env_steps})
+
+
+def read_episodes(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with open(path) as f:
+        return [{"env_steps": int(r["env_steps"]), "return": float(r["return"]), "length": int(r["length"]),
+                 "success": int(r["success"])} for r in csv.DictReader(f)]
+
+
+def train(config: TrainConfig) -> dict:
+    if config.method not in METHODS:
+        raise PTGMError(f"Unknown method {config.method!r}; choose one of {', '.join(METHODS)}.")
+    domain = get_domain(config.domain)
+    domain.check_task(config.task)
+    out = run_directory(config)
+    previous = prepare_stage(out, config, config.force, config.resume, f"train {config.task}/{config.method}")
+    if previous is not None:
+        return previous
+    seed_everything(config.seed)
+    hierarchical = config.method != "ppo"
+    pieces = load_pretrained(config.run_dir) if hierarchical else None
+    fns = [make_env_fn(config, rank, pieces if not config.subproc else None) for rank in range(config.n_envs)]
+    vec_env = SubprocVecEnv(fns) if config.subproc else DummyVecEnv(fns)
+    n_steps = config.n_steps or (64 if hierarchical else 256)
+    gamma = config.gamma or (0.95 if hierarchical else 0.99)
+    ppo_kwargs = dict(
+        learning_rate=config.learning_rate, n_steps=n_steps, batch_size=config.batch_size, n_epochs=config.n_epochs,
+        gamma=gamma, ent_coef=config.ent_coef, seed=config.seed, verbose=0, device="cpu",
+        tensorboard_log=str(out / "tb"),
+        policy_kwargs=dict(net_arch=dict(pi=list(config.hidden), vf=list(config.hidden)), activation_fn=torch.nn.ReLU),
+    )
+    episodes, env_steps = [], 0
+    ckpt = out / "checkpoint.zip"
+    if config.resume and ckpt.exists():
+        cls = PTGMPPO if hierarchical else PPO
+        model = cls.load(ckpt, env=vec_env, device="cpu")
+        env_steps = json.loads((out / "checkpoint.json").read_text())["env_steps"]
+        episodes = [e for e in read_episodes(out / "episodes.csv") if e["env_steps"] <= env_steps]
+        print(f"[train] resuming {out} at {env_steps} environment steps")
+    elif hierarchical:
+        _, _, prior, _ = pieces
+        use_prior = config.method == "ptgm"
+        model = PTGMPPO("MlpPolicy", vec_env, prior=prior if use_prior else None,
+                        kl_coef=config.kl_coef if use_prior else 0.0,
+                        init_from_prior=use_prior and config.init_from_prior, **ppo_kwargs)
+    else:
+        model = PPO("MlpPolicy", vec_env, **ppo_kwargs)
+    recorder = EpisodeRecorder(out, config.env_steps, config.checkpoint_every, env_steps, episodes)
+    start = time.perf_counter()
+    model.learn(total_timesteps=10 * config.env_steps, callback=recorder, reset_num_timesteps=not config.resume,
+                tb_log_name="ppo")
+    wall = time.perf_counter() - start
+    recorder.bar.close()
+    recorder.write_episodes()
+    model.save(out / "model.zip")
+    vec_env.close()
+    evaluation = evaluate_model(config, model, pieces)
+    recent = recorder.episodes[-50:]
+    summary = {
+        "task": config.task, "method": config.method, "seed": config.seed,
+        "env_steps": recorder.env_steps, "episodes": len(recorder.episodes),
+        "train_success_last50": float(np.mean([e["success"] for e in recent])) if recent else 0.0,
+        "eval_success_rate": evaluation["success_rate"], "eval_mean_env_steps": evaluation["mean_env_steps"],
+        "eval_episodes": evaluation["episodes"], "wall_seconds": wall,
+        "env_steps_per_second": (recorder.env_steps - env_steps) / max(wall, 1e-9),
+    }
+    for path in (ckpt, out / "checkpoint.json"):
+        path.unlink(missing_ok=True)
+    mark_stage_done(out, config, summary)
+    print(f"[train] {config.task}/{config.method} seed {config.seed}: eval success {summary['eval_success_rate']:.2f} "
+          f"after {summary['env_steps']} env steps ({summary['env_steps_per_second']:.0f} env steps/s)")
+    return summary
+
+
+def evaluate_model(config: TrainConfig, model: PPO, pieces=None, episodes: int | None = None) -> dict:
+    """Success rate of the trained policy (stochastic actions) on fresh episodes of the task."""
+    episodes = config.eval_episodes if episodes is None else episodes
+    eval_config = TrainConfig(**{**config_dict(config), "hidden": tuple(config.hidden), "seed": config.seed + 10_000})
+    env = make_env_fn(eval_config, 0, pieces)()
+    successes, lengths = [], []
+    for _ in tqdm(range(episodes), desc="evaluate", leave=False):
+        obs, _ = env.reset()
+        done, steps, ret = False, 0, 0.0
+        while not done:
+            action, _ = model.predict(obs, deterministic=False)
+            obs, reward, terminated, truncated, info = env.step(action)
+            steps += int(info.get("env_steps", 1))
+            ret += reward
+            done = terminated or truncated
+        successes.append(ret >= 1.0)
+        lengths.append(steps)
+    env.close()
+    return {"success_rate": float(np.mean(successes)) if successes else 0.0,
+            "mean_env_steps": float(np.mean(lengths)) if lengths else 0.0, "episodes": episodes}
