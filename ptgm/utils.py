@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 
-class PTGMError(RuntimeError):
+class PTGMError(ValueError):
     """An error a user can fix; its message says what went wrong and how to fix it."""
 
 

@@ -151,7 +151,7 @@ def write_minari(root: Path, dataset_id: str, episodes: list[dict], observation_
     import minari
     from minari.data_collector import EpisodeBuffer
 
-    root = Path(root)
+    root = Path(root).resolve()  # Minari mangles relative store paths
     final = root / dataset_id
     tmp_id = "unfinished-" + dataset_id  # Minari ids must end in -vN
     shutil.rmtree(root / tmp_id, ignore_errors=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 from ptgm.domains.base import Domain
+from ptgm.utils import PTGMError
 
 _REGISTRY: dict[str, Callable[[], Domain]] = {}
 
@@ -17,7 +18,7 @@ def register_domain(name: str, factory: Callable[[], Domain]) -> None:
 def get_domain(name: str) -> Domain:
     """The domain called ``name``; a clear error names the known ones."""
     if name not in _REGISTRY:
-        raise ValueError(f"Unknown domain {name!r}. Known domains: {', '.join(sorted(_REGISTRY))}.")
+        raise PTGMError(f"Unknown domain {name!r}. Known domains: {', '.join(sorted(_REGISTRY))}.")
     return _REGISTRY[name]()
 
 

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 import crafter
 import gymnasium as gym
 import numpy as np
+
+from ptgm.utils import PTGMError
 from crafter import constants, objects
 
 MATERIALS: tuple[str, ...] = tuple(constants.materials)
@@ -75,15 +77,15 @@ def resolve_task(task: str | CrafterTask) -> CrafterTask:
     elif task in ACHIEVEMENTS:
         return CrafterTask(task)
     else:
-        raise ValueError(
+        raise PTGMError(
             f"Unknown Crafter task {task!r}. Use a preset ({', '.join(TASK_PRESETS)}) or any "
             f"Crafter achievement ({', '.join(ACHIEVEMENTS)})."
         )
     if spec.achievement not in ACHIEVEMENTS:
-        raise ValueError(f"Unknown Crafter achievement {spec.achievement!r}. Known: {', '.join(ACHIEVEMENTS)}.")
+        raise PTGMError(f"Unknown Crafter achievement {spec.achievement!r}. Known: {', '.join(ACHIEVEMENTS)}.")
     unknown = set(spec.start_inventory) - set(ITEMS)
     if unknown:
-        raise ValueError(f"Unknown Crafter inventory item(s) {sorted(unknown)}. Known: {', '.join(ITEMS)}.")
+        raise PTGMError(f"Unknown Crafter inventory item(s) {sorted(unknown)}. Known: {', '.join(ITEMS)}.")
     return spec
 
 

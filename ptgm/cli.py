@@ -1,0 +1,89 @@
+"""The `ptgm` command: one subcommand per pipeline stage, plus `demo`.
+
+Each subcommand's flags are generated from its hyper-parameter dataclass, so the
+dataclass is the single, documented source of every setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import typing
+from typing import Callable
+
+from ptgm.utils import PTGMError
+
+
+def _add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        flag = "--" + f.name.replace("_", "-")
+        kind = hints[f.name]
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        help_text = f.metadata.get("help", "") + f" (default: {default})"
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
+        elif typing.get_origin(kind) is tuple:
+            inner = typing.get_args(kind)[0]
+            parser.add_argument(flag, type=inner, nargs="+", default=default, help=help_text)
+        else:
+            parser.add_argument(flag, type=kind, default=default, help=help_text)
+
+
+def _config_from_args(cls: type, args: argparse.Namespace):
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)}
+    for f in dataclasses.fields(cls):
+        if isinstance(values[f.name], list):
+            values[f.name] = tuple(values[f.name])
+    return cls(**values)
+
+
+def _commands() -> dict[str, tuple[str, type, Callable]]:
+    from ptgm.clustering.codebook import ClusterConfig, cluster
+    from ptgm.data.generate import GenerateConfig, generate
+    from ptgm.demo import DemoConfig, demo
+    from ptgm.evaluate import EvaluateConfig, evaluate
+    from ptgm.hrl.train import TrainConfig, train
+    from ptgm.lowlevel.train import PretrainConfig, pretrain
+    from ptgm.prior.train import PriorConfig, train_prior
+
+    return {
+        "demo": ("run every stage at small scale and compare PTGM with flat PPO", DemoConfig, demo),
+        "generate": ("record task-agnostic play of the scripted player as a Minari dataset", GenerateConfig, generate),
+        "pretrain": ("train the goal-conditioned low-level policy (BC + hindsight relabeling)", PretrainConfig, pretrain),
+        "cluster": ("K-means the dataset's goals into N discrete goals", ClusterConfig, cluster),
+        "prior": ("train the goal prior π_p(goal | s)", PriorConfig, train_prior),
+        "train": ("downstream RL on a task: ptgm, ptgm-no-prior or flat ppo", TrainConfig, train),
+        "evaluate": ("evaluate a trained downstream policy", EvaluateConfig, evaluate),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    commands = _commands()
+    parser = argparse.ArgumentParser(
+        prog="ptgm",
+        description="Pre-Trained Goal-based Models for sample-efficient RL. Run `ptgm demo` for the whole pipeline.",
+    )
+    sub = parser.add_subparsers(dest="command")
+    for name, (help_text, cls, _) in commands.items():
+        p = sub.add_parser(name, help=help_text, description=(cls.__doc__ or help_text).strip())
+        _add_dataclass_arguments(p, cls)
+    args = parser.parse_args(argv)
+    command = args.command or "demo"
+    _, cls, fn = commands[command]
+    if args.command is None:
+        args = parser.parse_args(["demo"])
+    try:
+        fn(_config_from_args(cls, args))
+    except PTGMError as exc:
+        print(f"ptgm {command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\nptgm {command}: interrupted; rerun the same command with --resume to continue.", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

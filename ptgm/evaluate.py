@@ -1,0 +1,40 @@
+"""`ptgm evaluate`: success rate of a trained downstream policy on fresh episodes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from stable_baselines3 import PPO
+
+from ptgm.hrl.ppo import PTGMPPO
+from ptgm.hrl.train import TrainConfig, evaluate_model, load_pretrained, run_directory
+from ptgm.utils import PTGMError
+
+
+@dataclass
+class EvaluateConfig:
+    """Settings of `ptgm evaluate`."""
+
+    run_dir: str = field(default="runs/crafter", metadata={"help": "run directory"})
+    domain: str = field(default="crafter", metadata={"help": "domain plug-in"})
+    task: str = field(default="collect_wood", metadata={"help": "task the policy was trained on"})
+    method: str = field(default="ptgm", metadata={"help": "ptgm | ptgm-no-prior | ppo"})
+    seed: int = field(default=0, metadata={"help": "training seed of the run to evaluate"})
+    k: int = field(default=10, metadata={"help": "environment steps per high-level step"})
+    episodes: int = field(default=100, metadata={"help": "evaluation episodes"})
+
+
+def evaluate(config: EvaluateConfig) -> dict:
+    train_config = TrainConfig(run_dir=config.run_dir, domain=config.domain, task=config.task, method=config.method,
+                               seed=config.seed, k=config.k)
+    path = run_directory(train_config) / "model.zip"
+    if not path.exists():
+        raise PTGMError(f"No trained policy at {path}. Train it with `ptgm train --task {config.task} "
+                        f"--method {config.method} --seed {config.seed} --run-dir {config.run_dir}`.")
+    hierarchical = config.method != "ppo"
+    model = (PTGMPPO if hierarchical else PPO).load(path, device="cpu")
+    pieces = load_pretrained(config.run_dir) if hierarchical else None
+    result = evaluate_model(train_config, model, pieces, episodes=config.episodes)
+    print(f"{config.task}/{config.method} seed {config.seed}: success rate {result['success_rate']:.2f} over "
+          f"{result['episodes']} episodes, {result['mean_env_steps']:.0f} env steps per episode")
+    return result

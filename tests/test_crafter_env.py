@@ -1,0 +1,130 @@
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from ptgm.domains import get_domain
+from ptgm.domains.crafter.env import (
+    ACTIONS,
+    FACING_OFFSET,
+    INVENTORY_OFFSET,
+    ITEMS,
+    N_CHANNELS,
+    OBS_DIM,
+    VIEW_H,
+    VIEW_SIZE,
+    VIEW_W,
+    CrafterEnv,
+    CrafterTask,
+)
+from ptgm.domains.crafter.features import GOAL_DIM, goal_features, render_observation
+from ptgm.utils import PTGMError
+
+
+def test_env_passes_gymnasium_checker():
+    check_env(CrafterEnv("collect_wood"), skip_render_check=True)
+
+
+def test_observation_layout_matches_world():
+    env = CrafterEnv("collect_stone")
+    obs, _ = env.reset(seed=3)
+    assert obs.shape == (OBS_DIM,) and obs.dtype == np.uint8
+    inventory = obs[INVENTORY_OFFSET:INVENTORY_OFFSET + len(ITEMS)]
+    assert list(inventory) == [env.player.inventory[name] for name in ITEMS]
+    assert inventory[ITEMS.index("wood_pickaxe")] == 1  # the task's starting inventory
+    view = obs[:VIEW_SIZE].reshape(VIEW_H, VIEW_W, N_CHANNELS)
+    # Every in-world cell has exactly one material; the player's own cell is in the centre.
+    assert (view[..., :12].sum(-1) == 1).all()
+    world = env.world
+    px, py = env.player.pos
+    centre_material = world[(px, py)][0]
+    from ptgm.domains.crafter.env import MATERIALS
+    assert view[VIEW_H // 2, VIEW_W // 2, MATERIALS.index(centre_material)] == 1
+    right_material = world[(px + 1, py)][0]
+    assert view[VIEW_H // 2, VIEW_W // 2 + 1, MATERIALS.index(right_material)] == 1
+    assert obs[FACING_OFFSET:FACING_OFFSET + 4].sum() == 1
+
+
+def test_reset_is_reproducible_from_seed():
+    a, b = CrafterEnv("collect_wood"), CrafterEnv("collect_wood")
+    oa, _ = a.reset(seed=11)
+    ob, _ = b.reset(seed=11)
+    assert np.array_equal(oa, ob)
+    for action in [1, 2, 3, 4, 5, 1, 1]:
+        oa = a.step(action)[0]
+        ob = b.step(action)[0]
+    assert np.array_equal(oa, ob)
+    oc, _ = b.reset(seed=12)
+    assert not np.array_equal(oa, oc)
+
+
+def _face_tree(env: CrafterEnv) -> bool:
+    """Move the player next to a tree, facing it (test set-up by editing the world)."""
+    world, player = env.world, env.player
+    x, y = player.pos
+    obj = world[(x + 1, y)][1]
+    if obj is not None:
+        world.remove(obj)
+    world[(x + 1, y)] = "tree"
+    player.facing = (1, 0)
+    return True
+
+
+def test_task_reward_and_termination_on_unlock():
+    env = CrafterEnv("collect_wood")
+    env.reset(seed=0)
+    _face_tree(env)
+    obs, reward, terminated, truncated, info = env.step(ACTIONS.index("do"))
+    assert reward == 1.0 and terminated and not truncated and info["success"]
+    assert "collect_wood" in info["achievements"]
+
+
+def test_truncation_at_step_limit_and_no_reward_for_other_achievements():
+    env = CrafterEnv(CrafterTask("collect_diamond", {}, max_steps=3))
+    env.reset(seed=0)
+    _face_tree(env)
+    _, reward, terminated, truncated, info = env.step(ACTIONS.index("do"))
+    assert reward == 0.0 and not terminated and "collect_wood" in info["achievements"]
+    env.step(0)
+    _, _, terminated, truncated, _ = env.step(0)
+    assert truncated and not terminated
+
+
+def test_play_env_has_no_reward():
+    env = CrafterEnv(None)
+    env.reset(seed=0)
+    _face_tree(env)
+    _, reward, terminated, _, info = env.step(ACTIONS.index("do"))
+    assert reward == 0.0 and not terminated and info["achievements"] == ["collect_wood"]
+
+
+@pytest.mark.parametrize("bad", ["collect_woood", "fly"])
+def test_unknown_task_is_a_clear_error(bad):
+    with pytest.raises(PTGMError, match="Unknown Crafter task"):
+        CrafterEnv(bad)
+
+
+def test_unknown_start_item_is_a_clear_error():
+    with pytest.raises(PTGMError, match="inventory item"):
+        CrafterEnv(CrafterTask("collect_wood", {"golden_apple": 1}))
+
+
+def test_any_achievement_is_a_task():
+    domain = get_domain("crafter")
+    assert "place_table" in domain.task_names()
+    env = domain.make_env("place_table")
+    assert env.task.achievement == "place_table"
+
+
+def test_goal_features_and_pictures():
+    env = CrafterEnv("collect_wood", render_mode="rgb_array")
+    obs, _ = env.reset(seed=0)
+    _face_tree(env)
+    obs, *_ = env.step(ACTIONS.index("noop"))
+    feats = goal_features(obs)
+    assert feats.shape == (1, GOAL_DIM) and feats.dtype == np.float32
+    assert 0.0 <= feats.min() and feats.max() <= 1.0
+    img = render_observation(obs)
+    assert img.shape == (144, 144, 3) and img.dtype == np.uint8 and img.std() > 0
+    assert env.render().shape == (64, 64, 3)
+    with pytest.raises(ValueError, match="shape"):
+        goal_features(np.zeros((2, OBS_DIM + 1), np.uint8))

@@ -1,0 +1,121 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from ptgm.domains.crafter.env import CrafterEnv, CrafterTask
+from ptgm.hrl.ppo import PTGMPPO, kl_prior_to_policy
+from ptgm.hrl.train import load_pretrained
+from ptgm.hrl.wrapper import GoalSelectionEnv, ScaledObservation
+
+
+def test_kl_has_the_right_sign_and_size():
+    prior = torch.log(torch.tensor([[0.5, 0.5]]))
+    policy = torch.log(torch.tensor([[0.9, 0.1]]))
+    expected = 0.5 * math.log(0.5 / 0.9) + 0.5 * math.log(0.5 / 0.1)
+    assert kl_prior_to_policy(prior, policy).item() == pytest.approx(expected, rel=1e-5)
+    # KL(p‖q) != KL(q‖p): check the direction is prior-first.
+    reverse = 0.9 * math.log(0.9 / 0.5) + 0.1 * math.log(0.1 / 0.5)
+    assert kl_prior_to_policy(policy, prior).item() == pytest.approx(reverse, rel=1e-5)
+    assert kl_prior_to_policy(prior, prior).item() == pytest.approx(0.0, abs=1e-7)
+    assert (kl_prior_to_policy(torch.randn(100, 8), torch.randn(100, 8)) >= 0).all()
+
+
+class _StepCounter:
+    """Counts calls to the inner env's step without replacing it."""
+
+    def __init__(self, env):
+        self.count = 0
+        original = env.step
+
+        def step(action):
+            self.count += 1
+            return original(action)
+
+        env.step = step
+
+
+def test_wrapper_runs_exactly_k_steps_and_stops_at_episode_end(tiny_run):
+    policy, codebook, _, _ = load_pretrained(tiny_run)
+    base = CrafterEnv(CrafterTask("collect_diamond", {}, max_steps=25))
+    counter = _StepCounter(base)
+    env = GoalSelectionEnv(base, policy, codebook.goal_features, k=10)
+    assert env.action_space.n == codebook.n_goals
+    env.reset(seed=0)
+    _, reward, terminated, truncated, info = env.step(3)
+    assert info["env_steps"] == 10 and counter.count == 10 and info["goal"] == 3
+    assert reward == 0.0 and not (terminated or truncated)
+    env.step(0)
+    _, _, terminated, truncated, info = env.step(1)
+    assert truncated and info["env_steps"] == 5 and counter.count == 25
+
+
+def test_wrapper_sums_task_reward_and_ends_on_success(tiny_run):
+    policy, codebook, _, _ = load_pretrained(tiny_run)
+    base = CrafterEnv("collect_wood")
+    env = GoalSelectionEnv(base, policy, codebook.goal_features, k=50)
+    env.reset(seed=0)
+    x, y = base.player.pos
+    # Surround the player with trees: any 'do' collects wood, so success comes within k steps.
+    for dx, dy in [(1, 0), (-1, 0), (0, 1), (0, -1)]:
+        obj = base.world[(x + dx, y + dy)][1]
+        if obj is not None:
+            base.world.remove(obj)
+        base.world[(x + dx, y + dy)] = "tree"
+    total = 0.0
+    for _ in range(20):
+        _, reward, terminated, truncated, info = env.step(0)
+        total += reward
+        if terminated or truncated:
+            break
+    assert terminated and total == 1.0 and info["success"]
+    assert info["env_steps"] <= 50
+
+
+def test_wrapper_rejects_mismatched_policy(tiny_run):
+    policy, codebook, _, _ = load_pretrained(tiny_run)
+    with pytest.raises(ValueError, match="featurisers"):
+        GoalSelectionEnv(CrafterEnv("collect_wood"), policy, codebook.goal_features[:, :5], k=10)
+
+
+def _hl_env(tiny_run, task="collect_diamond"):
+    policy, codebook, prior, _ = load_pretrained(tiny_run)
+
+    def make():
+        env = ScaledObservation(GoalSelectionEnv(CrafterEnv(task), policy, codebook.goal_features, k=2))
+        env.reset(seed=0)
+        return env
+
+    return DummyVecEnv([make]), prior
+
+
+def test_rollout_rewards_carry_minus_alpha_kl(tiny_run):
+    vec_env, prior = _hl_env(tiny_run)  # no diamond within 16 env steps: the task reward is 0
+    alpha = 0.7
+    model = PTGMPPO("MlpPolicy", vec_env, prior=prior, kl_coef=alpha, learning_rate=0.0, n_steps=8, batch_size=8,
+                    n_epochs=1, seed=0, device="cpu",
+                    policy_kwargs=dict(net_arch=dict(pi=[32, 32], vf=[32, 32]), activation_fn=torch.nn.ReLU))
+    model.learn(total_timesteps=8)
+    buf = model.rollout_buffer
+    obs = torch.as_tensor(buf.observations.reshape(8, -1))
+    with torch.no_grad():
+        kl = kl_prior_to_policy(prior.logits_from_scaled(obs),
+                                model.policy.get_distribution(obs).distribution.logits).numpy()
+    assert (kl > 0).all()
+    np.testing.assert_allclose(buf.rewards.reshape(-1), -alpha * kl, rtol=1e-4, atol=1e-6)
+
+
+def test_initialising_from_the_prior_copies_it(tiny_run):
+    vec_env, prior = _hl_env(tiny_run)
+    model = PTGMPPO("MlpPolicy", vec_env, prior=prior, kl_coef=0.1, init_from_prior=True, device="cpu",
+                    policy_kwargs=dict(net_arch=dict(pi=[32, 32], vf=[32, 32]), activation_fn=torch.nn.ReLU))
+    obs = torch.rand(5, vec_env.observation_space.shape[0])
+    with torch.no_grad():
+        policy_logits = model.policy.get_distribution(obs).distribution.logits
+        kl = kl_prior_to_policy(prior.logits_from_scaled(obs), policy_logits)
+    assert torch.allclose(kl, torch.zeros(5), atol=1e-5)
+    with pytest.raises(ValueError, match="do not match"):
+        PTGMPPO("MlpPolicy", vec_env, prior=prior, init_from_prior=True, device="cpu",
+                policy_kwargs=dict(net_arch=dict(pi=[16], vf=[16]), activation_fn=torch.nn.ReLU))

@@ -1,0 +1,126 @@
+"""The whole pipeline through the command line on the tiny run, plus reuse, resume and error paths."""
+
+import json
+import shutil
+import time
+
+import pytest
+
+from ptgm.cli import main
+from ptgm.hrl.train import TrainConfig, train
+from ptgm.lowlevel.train import PretrainConfig, pretrain
+from ptgm.utils import PTGMError
+
+
+def test_whole_pipeline_from_the_command_line(tmp_path):
+    start = time.perf_counter()
+    run = str(tmp_path / "run")
+    assert main(["generate", "--run-dir", run, "--transitions", "2500", "--shard-transitions", "1250",
+                 "--workers", "2"]) == 0
+    coverage = json.loads((tmp_path / "run" / "data" / "coverage.json").read_text())
+    assert coverage["transitions"] >= 2500 and coverage["coverage"]["collect_wood"] > 0
+    assert main(["pretrain", "--run-dir", run, "--steps", "100", "--eval-every", "50", "--hidden", "64", "64",
+                 "--goal-trials", "3"]) == 0
+    assert main(["cluster", "--run-dir", run, "--n-clusters", "6", "--n-init", "1"]) == 0
+    assert (tmp_path / "run" / "codebook" / "goals.png").stat().st_size > 1000
+    assert (tmp_path / "run" / "codebook" / "projection.png").exists()
+    assert main(["prior", "--run-dir", run, "--steps", "100", "--eval-every", "50", "--hidden", "32", "32"]) == 0
+    for method in ["ptgm", "ptgm-no-prior", "ppo"]:
+        assert main(["train", "--run-dir", run, "--method", method, "--env-steps", "600", "--n-envs", "2",
+                     "--hidden", "32", "32", "--n-steps", "16", "--eval-episodes", "2"]) == 0
+        out = tmp_path / "run" / "rl" / "collect_wood" / f"{method}-seed0"
+        summary = json.loads((out / "DONE.json").read_text())["summary"]
+        assert summary["env_steps"] >= 600 and (out / "episodes.csv").exists() and (out / "model.zip").exists()
+        assert any((out / "tb").rglob("events.out.tfevents.*"))
+    assert main(["evaluate", "--run-dir", run, "--episodes", "2"]) == 0
+    for stage in ["data", "lowlevel", "codebook", "prior"]:
+        assert (tmp_path / "run" / stage / "config.json").exists()
+    assert (tmp_path / "run" / "lowlevel" / "metrics.csv").read_text().count("\n") >= 3
+    assert time.perf_counter() - start < 180
+
+
+def test_finished_stage_is_reused_not_redone(tiny_run):
+    done = (tiny_run / "lowlevel" / "DONE.json").read_text()
+    policy_mtime = (tiny_run / "lowlevel" / "policy.pt").stat().st_mtime
+    pretrain(PretrainConfig(run_dir=str(tiny_run), steps=150, eval_every=50, batch_size=128, hidden=(64, 64),
+                            goal_trials=3))
+    assert (tiny_run / "lowlevel" / "policy.pt").stat().st_mtime == policy_mtime
+    assert (tiny_run / "lowlevel" / "DONE.json").read_text() == done
+
+
+def test_interrupted_pretraining_resumes_from_its_checkpoint(tiny_run, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run / "data", run / "data")
+    config = dict(run_dir=str(run), steps=60, eval_every=20, checkpoint_every=20, batch_size=64, hidden=(32,),
+                  goal_trials=2)
+    import ptgm.lowlevel.train as lowlevel_train
+    real_check = lowlevel_train.check_finite
+    calls = {"n": 0}
+
+    def nan_at_third_eval(value, what, step):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            real_check(float("nan"), what, step)
+
+    monkeypatch.setattr(lowlevel_train, "check_finite", nan_at_third_eval)
+    with pytest.raises(PTGMError, match="diverged"):
+        pretrain(PretrainConfig(**config))
+    monkeypatch.setattr(lowlevel_train, "check_finite", real_check)
+    assert (run / "lowlevel" / "checkpoint.pt").exists()
+    with pytest.raises(PTGMError, match="--resume"):
+        pretrain(PretrainConfig(**config))
+    summary = pretrain(PretrainConfig(**config, resume=True))
+    assert not (run / "lowlevel" / "checkpoint.pt").exists()
+    steps = [int(line.split(",")[0]) for line in (run / "lowlevel" / "metrics.csv").read_text().splitlines()[1:]]
+    assert steps == [20, 40, 60]  # 20 and 40 from the first attempt, 60 after resuming at 40
+    assert "val_action_accuracy" in summary
+
+
+def test_interrupted_rl_resumes(tiny_run, tmp_path):
+    run = tmp_path / "run"
+    for stage in ["data", "lowlevel", "codebook", "prior"]:
+        shutil.copytree(tiny_run / stage, run / stage)
+    base = dict(run_dir=str(run), env_steps=300, checkpoint_every=100, n_envs=1, hidden=(32, 32), n_steps=8,
+                eval_episodes=1)
+    out = run / "rl" / "collect_wood" / "ptgm-seed0"
+
+    class Stop(Exception):
+        pass
+
+    import ptgm.hrl.train as hrl_train
+    original = hrl_train.EpisodeRecorder.save_checkpoint
+
+    def save_then_stop(self):
+        original(self)
+        raise Stop
+
+    hrl_train.EpisodeRecorder.save_checkpoint = save_then_stop
+    try:
+        with pytest.raises(Stop):
+            train(TrainConfig(**base))
+    finally:
+        hrl_train.EpisodeRecorder.save_checkpoint = original
+    saved = json.loads((out / "checkpoint.json").read_text())["env_steps"]
+    assert saved >= 100 and (out / "checkpoint.zip").exists()
+    summary = train(TrainConfig(**base, resume=True))
+    assert summary["env_steps"] >= 300
+    assert not (out / "checkpoint.zip").exists()
+
+
+def test_user_errors_exit_with_a_message(tmp_path, capsys):
+    assert main(["pretrain", "--run-dir", str(tmp_path / "empty")]) == 2
+    assert "ptgm generate" in capsys.readouterr().err
+    assert main(["train", "--run-dir", str(tmp_path), "--task", "collect_woood"]) == 2
+    assert "Unknown Crafter task" in capsys.readouterr().err
+    assert main(["train", "--run-dir", str(tmp_path), "--method", "dqn"]) == 2
+    assert "Unknown method" in capsys.readouterr().err
+    assert main(["train", "--run-dir", str(tmp_path / "nothing")]) == 2
+    assert "ptgm pretrain" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["demo", "generate", "pretrain", "cluster", "prior", "train", "evaluate"])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert "--run-dir" in capsys.readouterr().out
