@@ -28,8 +28,10 @@ import crafter
 import gymnasium as gym
 import numpy as np
 
-from ptgm.utils import PTGMError
 from crafter import constants, objects
+
+from ptgm.domains.crafter import worldgen
+from ptgm.utils import PTGMError
 
 MATERIALS: tuple[str, ...] = tuple(constants.materials)
 OBJECTS: tuple[str, ...] = ("cow", "zombie", "skeleton", "arrow", "plant", "ripe_plant")
@@ -101,6 +103,19 @@ class _HeadlessCrafter(crafter.Env):
 
     def _obs(self):
         return None
+
+    def reset(self):
+        # Crafter's own reset, with the grid-vectorised generator (same worlds, ~4x faster).
+        center = (self._world.area[0] // 2, self._world.area[1] // 2)
+        self._episode += 1
+        self._step = 0
+        self._world.reset(seed=hash((self._seed, self._episode)) % (2**31 - 1))
+        self._update_time()
+        self._player = objects.Player(self._world, center)
+        self._last_health = self._player.health
+        self._world.add(self._player)
+        self._unlocked = set()
+        worldgen.generate_world(self._world, self._player)
 
     def _balance_chunk(self, chunk, objs):
         # Crafter keeps a chunk's objects in a set (ordered by memory address) and picks a
