@@ -46,6 +46,11 @@ class CrafterDomain(Domain):
         faced = slice(GOAL_DIM - 1 - N_CHANNELS, GOAL_DIM - 1)
         return bool(same_items and np.allclose(a[faced], b[faced]))
 
+    def goal_is_trivial(self, observation: np.ndarray, goal_observation: np.ndarray) -> bool:
+        """Trivial when the tools and materials held are the same: nothing was collected, crafted or placed."""
+        a, b = goal_features(np.stack([observation, goal_observation]))
+        return bool(np.allclose(a[4 : len(ITEMS)], b[4 : len(ITEMS)]))
+
     def episode_achievements(self, infos: list[dict]) -> set[str]:
         return {name for info in infos for name in info.get("achievements", ())}
 
