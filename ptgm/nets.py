@@ -41,3 +41,32 @@ class ScaledInput(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return obs.float() / self.scale
+
+
+class SavableModule(nn.Module):
+    """A module saved with the arguments that rebuild it (``init_kwargs``) and a ``kind`` tag."""
+
+    #: Checkpoint tag, what the model is called in messages, and the command that makes it.
+    kind: str = ""
+    what: str = ""
+    made_by: str = ""
+    init_kwargs: dict
+
+    def save(self, path, **extra) -> None:
+        from ptgm.utils import atomic_torch_save
+
+        atomic_torch_save({"kind": self.kind, "init_kwargs": self.init_kwargs, "state_dict": self.state_dict(),
+                           **extra}, path)
+
+    @classmethod
+    def load(cls, path):
+        """``(model in eval mode, checkpoint dict)``; clear errors for a missing, corrupt or wrong file."""
+        from ptgm.utils import PTGMError, load_checkpoint
+
+        ckpt = load_checkpoint(path, cls.what, f"Train it with `{cls.made_by}`.")
+        if ckpt.get("kind") != cls.kind:
+            raise PTGMError(f"{path} is not a {cls.what} checkpoint (it is {ckpt.get('kind')!r}).")
+        model = cls(**ckpt["init_kwargs"])
+        model.load_state_dict(ckpt["state_dict"])
+        model.eval()
+        return model, ckpt

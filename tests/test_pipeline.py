@@ -53,8 +53,8 @@ def test_interrupted_pretraining_resumes_from_its_checkpoint(tiny_run, tmp_path,
     shutil.copytree(tiny_run / "data", run / "data")
     config = dict(run_dir=str(run), steps=60, eval_every=20, checkpoint_every=20, batch_size=64, hidden=(32,),
                   goal_trials=2)
-    import ptgm.lowlevel.train as lowlevel_train
-    real_check = lowlevel_train.check_finite
+    import ptgm.training as training
+    real_check = training.check_finite
     calls = {"n": 0}
 
     def nan_at_third_eval(value, what, step):
@@ -62,10 +62,10 @@ def test_interrupted_pretraining_resumes_from_its_checkpoint(tiny_run, tmp_path,
         if calls["n"] == 3:
             real_check(float("nan"), what, step)
 
-    monkeypatch.setattr(lowlevel_train, "check_finite", nan_at_third_eval)
+    monkeypatch.setattr(training, "check_finite", nan_at_third_eval)
     with pytest.raises(PTGMError, match="diverged"):
         pretrain(PretrainConfig(**config))
-    monkeypatch.setattr(lowlevel_train, "check_finite", real_check)
+    monkeypatch.setattr(training, "check_finite", real_check)
     assert (run / "lowlevel" / "checkpoint.pt").exists()
     with pytest.raises(PTGMError, match="--resume"):
         pretrain(PretrainConfig(**config))

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
 from torch.distributions import Categorical, Distribution, Independent, Normal
 
-from ptgm.nets import ScaledInput, mlp, observation_scale
-from ptgm.utils import PTGMError, load_checkpoint
+from ptgm.nets import SavableModule, ScaledInput, mlp, observation_scale
 
 
-class GoalConditionedPolicy(nn.Module):
+class GoalConditionedPolicy(SavableModule):
     """An MLP over ``[scaled observation, goal features]``.
 
     Discrete action spaces get a categorical head; Box action spaces a diagonal
     Gaussian with a state-independent log standard deviation.
     """
+
+    kind, what, made_by = "lowlevel", "low-level policy", "ptgm pretrain"
 
     def __init__(self, obs_scale: np.ndarray, goal_dim: int, action_space: gym.Space,
                  hidden: tuple[int, ...] = (512, 512, 256)):
@@ -61,20 +60,3 @@ class GoalConditionedPolicy(nn.Module):
             action = dist.sample()
         action = action.numpy()
         return action[0] if single else action
-
-    # -- persistence -------------------------------------------------------------------
-    def save(self, path: Path, **extra) -> None:
-        from ptgm.utils import atomic_torch_save
-
-        atomic_torch_save({"kind": "lowlevel", "init_kwargs": self.init_kwargs,
-                           "state_dict": self.state_dict(), **extra}, path)
-
-    @classmethod
-    def load(cls, path: Path) -> tuple["GoalConditionedPolicy", dict]:
-        ckpt = load_checkpoint(path, "low-level policy", "Train it with `ptgm pretrain`.")
-        if ckpt.get("kind") != "lowlevel":
-            raise PTGMError(f"{path} is not a low-level policy checkpoint (it is {ckpt.get('kind')!r}).")
-        policy = cls(**ckpt["init_kwargs"])
-        policy.load_state_dict(ckpt["state_dict"])
-        policy.eval()
-        return policy, ckpt

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import trange
 
 from ptgm.data.generate import load_run_dataset
 from ptgm.data.relabel import hindsight_goal_rows
 from ptgm.domains import get_domain
+from ptgm.lowlevel.evaluate import goal_reaching_test
 from ptgm.lowlevel.policy import GoalConditionedPolicy
-from ptgm.utils import (
-    MetricsLogger,
-    atomic_torch_save,
-    check_finite,
-    load_checkpoint,
-    mark_stage_done,
-    prepare_stage,
-    seed_everything,
-)
+from ptgm.training import fit
+from ptgm.utils import mark_stage_done, prepare_stage, seed_everything
 
 
 @dataclass
@@ -69,68 +61,33 @@ def pretrain(config: PretrainConfig) -> dict:
     val_goal = hindsight_goal_rows(val_pick, data.episode_end, rng, config.k_min, config.k_max)
 
     policy = GoalConditionedPolicy.for_env(env, goals.shape[1], config.hidden)
-    optimizer = torch.optim.Adam(policy.parameters(), lr=config.learning_rate)
-    start = 0
-    ckpt_path = out / "checkpoint.pt"
-    if config.resume and ckpt_path.exists():
-        ckpt = load_checkpoint(ckpt_path, "pre-training checkpoint", "Start over with --force.")
-        policy.load_state_dict(ckpt["policy"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        rng.bit_generator.state = ckpt["rng"]
-        start = ckpt["step"]
-        print(f"[pretrain] resuming from step {start}")
-    logger = MetricsLogger(out, resume=config.resume)
-
-    def validate() -> tuple[float, float]:
-        policy.eval()
-        with torch.no_grad():
-            dist = policy.distribution(observations[val_pick], goals[val_goal])
-            loss = -dist.log_prob(actions[val_pick]).mean().item()
-            if policy.discrete:
-                metric = (dist.probs.argmax(-1) == actions[val_pick]).float().mean().item()
-            else:
-                metric = ((dist.mean - actions[val_pick]) ** 2).mean().item()
-        policy.train()
-        return loss, metric
-
     metric_name = "val_action_accuracy" if policy.discrete else "val_action_mse"
-    t0, samples = time.perf_counter(), 0
-    bar = trange(start, config.steps, desc="pretrain", initial=start, total=config.steps)
-    for step in bar:
+
+    def batch_loss(rng: np.random.Generator) -> torch.Tensor:
         rows = rng.choice(train_rows, size=config.batch_size)
         goal_rows = hindsight_goal_rows(rows, data.episode_end, rng, config.k_min, config.k_max)
-        loss = -policy.log_prob(observations[rows], goals[goal_rows], actions[rows]).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        samples += config.batch_size
-        last = step + 1 == config.steps
-        if (step + 1) % config.eval_every == 0 or last:
-            check_finite(loss.item(), "The low-level policy's training loss", step)
-            val_loss, val_metric = validate()
-            rate = samples / (time.perf_counter() - t0)
-            logger.log(step + 1, train_loss=loss.item(), val_loss=val_loss, **{metric_name: val_metric},
-                       samples_per_second=rate)
-            bar.set_postfix(loss=f"{loss.item():.3f}", val=f"{val_metric:.3f}")
-        if (step + 1) % config.checkpoint_every == 0 and not last:
-            atomic_torch_save({"policy": policy.state_dict(), "optimizer": optimizer.state_dict(),
-                               "rng": rng.bit_generator.state, "step": step + 1}, ckpt_path)
-    samples_per_second = samples / max(time.perf_counter() - t0, 1e-9)
-    val_loss, val_metric = validate()
+        return -policy.log_prob(observations[rows], goals[goal_rows], actions[rows]).mean()
+
+    def validate() -> dict[str, float]:
+        dist = policy.distribution(observations[val_pick], goals[val_goal])
+        if policy.discrete:
+            metric = (dist.probs.argmax(-1) == actions[val_pick]).float().mean().item()
+        else:
+            metric = ((dist.mean - actions[val_pick]) ** 2).mean().item()
+        return {"val_loss": -dist.log_prob(actions[val_pick]).mean().item(), metric_name: metric}
+
+    metrics = fit(policy, batch_loss, validate, out=out, steps=config.steps, learning_rate=config.learning_rate,
+                  rng=rng, eval_every=config.eval_every, checkpoint_every=config.checkpoint_every,
+                  resume=config.resume, name="pretrain", batch_size=config.batch_size)
     policy.save(out / "policy.pt", fingerprint=data.fingerprint, domain=domain.name,
                 k_min=config.k_min, k_max=config.k_max)
-    ckpt_path.unlink(missing_ok=True)
-
-    from ptgm.lowlevel.evaluate import goal_reaching_test
 
     reach = goal_reaching_test(domain, data, policy, n_trials=config.goal_trials, horizon=config.goal_horizon,
                                episodes=val_eps, seed=config.seed)
-    summary = {"val_loss": val_loss, metric_name: val_metric, "samples_per_second": samples_per_second,
-               "train_transitions": int(len(train_rows)), "val_transitions": int(len(val_rows)),
+    summary = {**metrics, "train_transitions": int(len(train_rows)), "val_transitions": int(len(val_rows)),
                "goal_reaching": reach}
-    logger.close()
     mark_stage_done(out, config, summary)
-    print(f"[pretrain] held-out {metric_name} {val_metric:.3f}; goal reached {reach['success_rate']:.2f} "
+    print(f"[pretrain] held-out {metric_name} {metrics[metric_name]:.3f}; goal reached {reach['success_rate']:.2f} "
           f"with the true goal vs {reach['control_success_rate']:.2f} with a shuffled goal "
           f"({reach['trials']} trials)")
     return summary

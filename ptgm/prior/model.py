@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
-from torch import nn
 
-from ptgm.nets import ScaledInput, mlp
-from ptgm.utils import PTGMError, atomic_torch_save, load_checkpoint
+from ptgm.nets import SavableModule, ScaledInput, mlp
 
 
-class GoalPrior(nn.Module):
+class GoalPrior(SavableModule):
     """An MLP classifier over scaled observations.
 
     Its hidden layers use the same shapes and activation as the high-level PPO actor
     (``hidden``, ReLU), so the RL policy can be initialised from it.
     """
+
+    kind, what, made_by = "prior", "goal prior", "ptgm prior"
 
     def __init__(self, obs_scale: np.ndarray, n_goals: int, hidden: tuple[int, ...] = (256, 256)):
         super().__init__()
@@ -33,17 +31,3 @@ class GoalPrior(nn.Module):
     def logits_from_scaled(self, scaled_obs: torch.Tensor) -> torch.Tensor:
         """Logits from observations already divided by the scale (what the RL policy sees)."""
         return self.net(scaled_obs)
-
-    def save(self, path: Path, **extra) -> None:
-        atomic_torch_save({"kind": "prior", "init_kwargs": self.init_kwargs, "state_dict": self.state_dict(),
-                           **extra}, path)
-
-    @classmethod
-    def load(cls, path: Path) -> tuple["GoalPrior", dict]:
-        ckpt = load_checkpoint(path, "goal prior", "Train it with `ptgm prior`.")
-        if ckpt.get("kind") != "prior":
-            raise PTGMError(f"{path} is not a goal-prior checkpoint (it is {ckpt.get('kind')!r}).")
-        prior = cls(**ckpt["init_kwargs"])
-        prior.load_state_dict(ckpt["state_dict"])
-        prior.eval()
-        return prior, ckpt

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import trange
 
 from ptgm.clustering.codebook import Codebook
 from ptgm.data.dataset import TrajectoryData
@@ -17,15 +16,8 @@ from ptgm.data.relabel import hindsight_goal_rows
 from ptgm.domains import get_domain
 from ptgm.nets import observation_scale
 from ptgm.prior.model import GoalPrior
-from ptgm.utils import (
-    MetricsLogger,
-    atomic_torch_save,
-    check_finite,
-    load_checkpoint,
-    mark_stage_done,
-    prepare_stage,
-    seed_everything,
-)
+from ptgm.training import fit
+from ptgm.utils import mark_stage_done, prepare_stage, seed_everything
 
 
 @dataclass
@@ -76,50 +68,27 @@ def train_prior(config: PriorConfig) -> dict:
     val_labels = torch.from_numpy(prior_labels(data, row_clusters, val_pick, rng, config.k_min, config.k_max))
 
     prior = GoalPrior(observation_scale(env.observation_space), codebook.n_goals, config.hidden)
-    optimizer = torch.optim.Adam(prior.parameters(), lr=config.learning_rate)
-    start = 0
-    ckpt_path = out / "checkpoint.pt"
-    if config.resume and ckpt_path.exists():
-        ckpt = load_checkpoint(ckpt_path, "prior checkpoint", "Start over with --force.")
-        prior.load_state_dict(ckpt["prior"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        rng.bit_generator.state = ckpt["rng"]
-        start = ckpt["step"]
-    logger = MetricsLogger(out, resume=config.resume)
 
-    def validate() -> tuple[float, float, float]:
-        with torch.no_grad():
-            logits = prior(observations[val_pick])
-            loss = F.cross_entropy(logits, val_labels).item()
-            top1 = (logits.argmax(-1) == val_labels).float().mean().item()
-            top5 = (logits.topk(min(5, codebook.n_goals), -1).indices == val_labels[:, None]).any(-1).float().mean().item()
-        return loss, top1, top5
-
-    bar = trange(start, config.steps, desc="prior", initial=start, total=config.steps)
-    for step in bar:
+    def batch_loss(rng: np.random.Generator) -> torch.Tensor:
         rows = rng.choice(train_rows, size=config.batch_size)
         labels = torch.from_numpy(prior_labels(data, row_clusters, rows, rng, config.k_min, config.k_max))
-        loss = F.cross_entropy(prior(observations[rows]), labels)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        last = step + 1 == config.steps
-        if (step + 1) % config.eval_every == 0 or last:
-            check_finite(loss.item(), "The goal prior's training loss", step)
-            val_loss, top1, top5 = validate()
-            logger.log(step + 1, train_loss=loss.item(), val_loss=val_loss, val_accuracy=top1, val_top5=top5)
-            bar.set_postfix(loss=f"{loss.item():.3f}", val_acc=f"{top1:.3f}")
-        if (step + 1) % config.checkpoint_every == 0 and not last:
-            atomic_torch_save({"prior": prior.state_dict(), "optimizer": optimizer.state_dict(),
-                               "rng": rng.bit_generator.state, "step": step + 1}, ckpt_path)
-    val_loss, top1, top5 = validate()
+        return F.cross_entropy(prior(observations[rows]), labels)
+
+    def validate() -> dict[str, float]:
+        logits = prior(observations[val_pick])
+        top5 = logits.topk(min(5, codebook.n_goals), -1).indices
+        return {"val_loss": F.cross_entropy(logits, val_labels).item(),
+                "val_top5_accuracy": (top5 == val_labels[:, None]).any(-1).float().mean().item(),
+                "val_accuracy": (logits.argmax(-1) == val_labels).float().mean().item()}
+
+    metrics = fit(prior, batch_loss, validate, out=out, steps=config.steps, learning_rate=config.learning_rate,
+                  rng=rng, eval_every=config.eval_every, checkpoint_every=config.checkpoint_every,
+                  resume=config.resume, name="prior", batch_size=config.batch_size)
     # How much better than always guessing the most frequent cluster.
     majority = (val_labels == torch.bincount(val_labels).argmax()).float().mean().item()
     prior.save(out / "prior.pt", fingerprint=data.fingerprint, domain=domain.name)
-    ckpt_path.unlink(missing_ok=True)
-    logger.close()
-    summary = {"val_loss": val_loss, "val_accuracy": top1, "val_top5_accuracy": top5,
-               "majority_class_accuracy": majority, "n_goals": codebook.n_goals}
+    summary = {**metrics, "majority_class_accuracy": majority, "n_goals": codebook.n_goals}
     mark_stage_done(out, config, summary)
-    print(f"[prior] held-out accuracy {top1:.3f} (top-5 {top5:.3f}; majority-class baseline {majority:.3f})")
+    print(f"[prior] held-out accuracy {metrics['val_accuracy']:.3f} (top-5 {metrics['val_top5_accuracy']:.3f}; "
+          f"majority-class baseline {majority:.3f})")
     return summary

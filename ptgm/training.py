@@ -1,0 +1,76 @@
+"""The supervised training loop shared by the low-level policy and the goal prior.
+
+Both are trained the same way: sample a batch of dataset rows, relabel their goals,
+take an Adam step; every ``eval_every`` steps validate, log and check for NaNs; every
+``checkpoint_every`` steps write a checkpoint atomically so ``--resume`` can continue.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm import trange
+
+from ptgm.utils import MetricsLogger, atomic_torch_save, check_finite, load_checkpoint
+
+
+def fit(
+    model: torch.nn.Module,
+    batch_loss: Callable[[np.random.Generator], torch.Tensor],
+    validate: Callable[[], dict[str, float]],
+    *,
+    out: Path,
+    steps: int,
+    learning_rate: float,
+    rng: np.random.Generator,
+    eval_every: int,
+    checkpoint_every: int,
+    resume: bool,
+    name: str,
+    batch_size: int,
+) -> dict[str, float]:
+    """Train ``model`` for ``steps`` Adam steps on ``batch_loss(rng)``; returns the last validation metrics
+    plus ``samples_per_second``. Metrics go to ``out/metrics.csv`` and TensorBoard."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    ckpt_path = Path(out) / "checkpoint.pt"
+    start = 0
+    if resume and ckpt_path.exists():
+        ckpt = load_checkpoint(ckpt_path, f"{name} checkpoint", "Start over with --force.")
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        rng.bit_generator.state = ckpt["rng"]
+        start = ckpt["step"]
+        print(f"[{name}] resuming from step {start}")
+    logger = MetricsLogger(out, resume=resume)
+    t0, samples = time.perf_counter(), 0
+    bar = trange(start, steps, desc=name, initial=start, total=steps)
+    for step in bar:
+        loss = batch_loss(rng)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        samples += batch_size
+        last = step + 1 == steps
+        if (step + 1) % eval_every == 0 or last:
+            check_finite(loss.item(), f"The {name} training loss", step)
+            model.eval()
+            with torch.no_grad():
+                metrics = validate()
+            model.train()
+            logger.log(step + 1, train_loss=loss.item(), **metrics,
+                       samples_per_second=samples / (time.perf_counter() - t0))
+            bar.set_postfix(loss=f"{loss.item():.3f}", **{k: f"{v:.3f}" for k, v in list(metrics.items())[-1:]})
+        if (step + 1) % checkpoint_every == 0 and not last:
+            atomic_torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                               "rng": rng.bit_generator.state, "step": step + 1}, ckpt_path)
+    rate = samples / max(time.perf_counter() - t0, 1e-9)
+    model.eval()
+    with torch.no_grad():
+        metrics = validate()
+    logger.close()
+    ckpt_path.unlink(missing_ok=True)
+    return {**metrics, "samples_per_second": rate}
