@@ -170,7 +170,9 @@ def train(config: TrainConfig) -> dict:
     n_steps = config.n_steps or (64 if hierarchical else 256)
     gamma = config.gamma or (0.95 if hierarchical else 0.99)
     ppo_kwargs = dict(
-        learning_rate=config.learning_rate, n_steps=n_steps, batch_size=config.batch_size, n_epochs=config.n_epochs,
+        learning_rate=config.learning_rate, n_steps=n_steps,
+        # SB3 warns when a minibatch is larger than the rollout; tiny runs (tests) hit that.
+        batch_size=min(config.batch_size, n_steps * config.n_envs), n_epochs=config.n_epochs,
         gamma=gamma, ent_coef=config.ent_coef, seed=config.seed, verbose=0, device="cpu",
         tensorboard_log=str(out / "tb"),
         policy_kwargs=dict(net_arch=dict(pi=list(config.hidden), vf=list(config.hidden)), activation_fn=torch.nn.ReLU),
