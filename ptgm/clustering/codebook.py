@@ -127,7 +127,7 @@ def cluster(config: ClusterConfig) -> dict:
     if previous is not None:
         return previous
     domain = get_domain(config.domain)
-    data = load_run_dataset(config.run_dir, config.dataset or None)
+    data = load_run_dataset(config.run_dir, config.dataset or None, domain.dataset_observation_key)
     data.check_observation_size(domain.make_env(None).observation_space.shape[0], f"the {domain.name} environment")
     features = domain.goal_features(data.observations)
     print(f"[cluster] K-means with {config.n_clusters} clusters on {min(config.max_samples, len(features))} "

@@ -197,14 +197,28 @@ def resolve_minari_path(dataset: str | Path) -> Path:
     for candidate in candidates:
         if (candidate / "metadata.json").exists():
             return candidate
+    download = ""
+    if not path.is_absolute() and str(dataset).count("/") >= 1 and not path.exists():
+        # Looks like a Minari hub id (e.g. D4RL/kitchen/mixed-v2): say how to fetch it.
+        download = f" With internet access, get it with `pip install 'minari[hdf5]' && minari download {dataset}`."
     raise PTGMError(
         f"No Minari dataset at {dataset!s} (looked for metadata.json in {', '.join(str(c) for c in candidates)}). "
-        "Generate one with `ptgm generate`, or pass the path of a Minari dataset directory."
+        f"Generate one with `ptgm generate`, or pass the path of a Minari dataset directory.{download}"
     )
 
 
-def load_minari(dataset: str | Path, max_episodes: int | None = None) -> TrajectoryData:
-    """Read a Minari dataset (path or local id) into :class:`TrajectoryData`, with clear errors."""
+def _float32(array: np.ndarray) -> np.ndarray:
+    return array.astype(np.float32) if array.dtype == np.float64 else array
+
+
+def load_minari(dataset: str | Path, max_episodes: int | None = None,
+                observation_key: str | None = None) -> TrajectoryData:
+    """Read a Minari dataset (path or local id) into :class:`TrajectoryData`, with clear errors.
+
+    Datasets with dictionary observations (the D4RL kitchen layout: ``observation``,
+    ``achieved_goal``, ``desired_goal``) are read through ``observation_key``.
+    Float observations and actions are stored as float32.
+    """
     import minari
 
     data_path = resolve_minari_path(dataset)
@@ -215,13 +229,17 @@ def load_minari(dataset: str | Path, max_episodes: int | None = None) -> Traject
         episodes = ds.iterate_episodes(ids)
         observations, actions = [], []
         for ep in episodes:
-            if isinstance(ep.observations, dict):
-                raise PTGMError(
-                    f"The Minari dataset at {data_path} has dictionary observations; this loader expects "
-                    "flat arrays. Use the domain's own loader (e.g. the Kitchen one) for it."
-                )
-            observations.append(np.asarray(ep.observations))
-            actions.append(np.asarray(ep.actions))
+            obs = ep.observations
+            if isinstance(obs, dict):
+                if observation_key not in obs:
+                    raise PTGMError(
+                        f"The Minari dataset at {data_path} has dictionary observations (keys "
+                        f"{', '.join(sorted(obs))}) and no flat observation was asked for under {observation_key!r}. "
+                        "Pass the --domain whose datasets look like this (e.g. --domain kitchen for D4RL kitchen)."
+                    )
+                obs = obs[observation_key]
+            observations.append(_float32(np.asarray(obs)))
+            actions.append(_float32(np.asarray(ep.actions)))
         metadata = ds.storage.get_episode_metadata(ids)
         seeds = [int(m.get("seed", -1)) if m.get("seed") is not None else -1 for m in metadata]
     except PTGMError:

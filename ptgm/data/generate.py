@@ -64,14 +64,15 @@ def generate_shard(domain_name: str, shard: int, seed: int, transitions: int, ma
             ep_obs.append(obs)
             ep_act.append(action)
             infos.append(info)
-            done = terminated or truncated
+            # A player may end its own episode (e.g. Kitchen play once its plan of subtasks is done).
+            done = terminated or truncated or getattr(player, "finished", False)
         obs_list.append(np.stack(ep_obs))
         act_list.append(np.asarray(ep_act))
         lengths.append(len(ep_act))
         seeds.append(episode_seed)
         rewards.append(np.zeros(len(ep_act)))
         terms.append(terminated)
-        truncs.append(truncated)
+        truncs.append(truncated or not terminated)  # a player that stops its episode truncates it
         achieved.append(sorted(domain.episode_achievements(infos)))
         recorded += len(ep_act)
     elapsed = time.perf_counter() - start
@@ -151,8 +152,7 @@ def generate(config: GenerateConfig) -> dict:
     write_minari(out, DATASET_ID, episodes, env.observation_space, env.action_space,
                  description=f"Task-agnostic {config.domain} play by ptgm's scripted player ({len(episodes)} episodes).")
     transitions = sum(len(ep["actions"]) for ep in episodes)
-    achievement_names = sorted(domain.task_names()) if config.domain != "crafter" else _crafter_achievements()
-    coverage = coverage_table(episodes, achievement_names)
+    coverage = coverage_table(episodes, domain.achievement_names())
     summary = {
         "dataset": str(dataset_path(config.run_dir)),
         "episodes": len(episodes),
@@ -171,12 +171,6 @@ def generate(config: GenerateConfig) -> dict:
     return summary
 
 
-def _crafter_achievements() -> list[str]:
-    from ptgm.domains.crafter.env import ACHIEVEMENTS
-
-    return list(ACHIEVEMENTS)
-
-
 def coverage_markdown(summary: dict) -> str:
     lines = [
         f"Dataset: {summary['episodes']} episodes, {summary['transitions']} transitions "
@@ -191,17 +185,20 @@ def coverage_markdown(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def load_run_dataset(run_dir: str | Path, dataset: str | None = None):
-    """The dataset a stage trains on: ``dataset`` (a Minari path or id) if given, else the run's own."""
+def load_run_dataset(run_dir: str | Path, dataset: str | None = None, observation_key: str | None = None):
+    """The dataset a stage trains on: ``dataset`` (a Minari path or id) if given, else the run's own.
+
+    ``observation_key`` picks the flat observation out of dictionary observations (D4RL kitchen).
+    """
     from ptgm.data.dataset import load_minari
     from ptgm.utils import PTGMError
 
     if dataset:
-        return load_minari(dataset)
+        return load_minari(dataset, observation_key=observation_key)
     path = dataset_path(run_dir)
     if not (path / "data" / "metadata.json").exists():
         raise PTGMError(
             f"No dataset in {path}. Generate it first with `ptgm generate --run-dir {run_dir}`, "
             "or pass --dataset PATH_OR_MINARI_ID."
         )
-    return load_minari(path)
+    return load_minari(path, observation_key=observation_key)

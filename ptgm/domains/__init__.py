@@ -32,6 +32,13 @@ def _crafter() -> Domain:
     return CrafterDomain()
 
 
+def _kitchen() -> Domain:
+    from ptgm.domains.kitchen import KitchenDomain
+
+    return KitchenDomain()
+
+
 register_domain("crafter", _crafter)
+register_domain("kitchen", _kitchen)
 
 __all__ = ["Domain", "register_domain", "get_domain", "domain_names"]

@@ -26,6 +26,8 @@ class Domain(ABC):
     name: str = ""
     #: Task used when the user names none.
     default_task: str = ""
+    #: Key of the flat observation in datasets with dictionary observations (e.g. D4RL kitchen).
+    dataset_observation_key: str | None = None
 
     @abstractmethod
     def task_names(self) -> list[str]:
@@ -61,6 +63,10 @@ class Domain(ABC):
     def goal_is_trivial(self, observation: np.ndarray, goal_observation: np.ndarray) -> bool:
         """Whether a goal asks for no real change from ``observation`` (skipped in goal-reaching tests)."""
         return self.goal_reached(observation, goal_observation)
+
+    def achievement_names(self) -> list[str]:
+        """What a coverage report counts (default: the task names)."""
+        return self.task_names()
 
     def episode_achievements(self, infos: list[dict]) -> set[str]:
         """Names of the things an episode achieved, from its step infos (for coverage reports)."""

@@ -47,7 +47,7 @@ def pretrain(config: PretrainConfig) -> dict:
         return previous
     seed_everything(config.seed)
     domain = get_domain(config.domain)
-    data = load_run_dataset(config.run_dir, config.dataset or None)
+    data = load_run_dataset(config.run_dir, config.dataset or None, domain.dataset_observation_key)
     env = domain.make_env(None)
     data.check_observation_size(env.observation_space.shape[0], f"the {domain.name} environment")
     goals = torch.from_numpy(domain.goal_features(data.observations))

@@ -51,6 +51,9 @@ class CrafterDomain(Domain):
         a, b = goal_features(np.stack([observation, goal_observation]))
         return bool(np.allclose(a[4 : len(ITEMS)], b[4 : len(ITEMS)]))
 
+    def achievement_names(self) -> list[str]:
+        return list(ACHIEVEMENTS)
+
     def episode_achievements(self, infos: list[dict]) -> set[str]:
         return {name for info in infos for name in info.get("achievements", ())}
 

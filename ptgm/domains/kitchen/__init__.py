@@ -1,0 +1,117 @@
+"""Franka Kitchen: the paper's robotics domain (``FrankaKitchen-v1``, gymnasium-robotics + MuJoCo)."""
+
+from __future__ import annotations
+
+import os
+
+# MuJoCo's offscreen rendering needs a GL backend chosen before mujoco is imported; EGL
+# works headless on these machines (osmesa is not installed).
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import gymnasium as gym  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ptgm.domains.base import Domain  # noqa: E402
+from ptgm.domains.kitchen.env import (  # noqa: E402
+    N_OBJECT_QPOS,
+    OBJECT_QPOS_START,
+    OBS_DIM,
+    SUBTASKS,
+    TASK_PRESETS,
+    KitchenEnv,
+    completed_subtasks,
+    parse_task,
+)
+
+#: Goal features: robot joint positions (9) and object joint positions (21).
+GOAL_DIM = 9 + N_OBJECT_QPOS
+
+
+def goal_features(observations: np.ndarray) -> np.ndarray:
+    """Robot + object joint positions of a batch of Kitchen observations, float32 ``(B, 30)``."""
+    observations = np.asarray(observations)
+    if observations.ndim != 2 or observations.shape[1] != OBS_DIM:
+        raise ValueError(f"Kitchen observations must have shape (batch, {OBS_DIM}); got {observations.shape}. "
+                         "Was this data made for another environment or version?")
+    return np.concatenate(
+        [observations[:, :9], observations[:, OBJECT_QPOS_START:OBJECT_QPOS_START + N_OBJECT_QPOS]], axis=1,
+    ).astype(np.float32)
+
+
+class KitchenPlayer:
+    """Task-agnostic play: random sequences of 2–4 subtasks in random order, with action noise.
+
+    ``finished`` turns True once the plan is done, which ends the play episode.
+    """
+
+    def __init__(self, env: gym.Env, rng: np.random.Generator, action_noise: float | None = None):
+        from ptgm.domains.kitchen.controller import KitchenScriptedController, play_episode_plan
+
+        kwargs = {} if action_noise is None else {"action_noise": action_noise}
+        self.controller = KitchenScriptedController(env.unwrapped, rng, **kwargs)
+        self.plan = list(play_episode_plan(rng))
+        self.finished = False
+        self.controller.start(self.plan.pop(0))
+
+    def __call__(self, observation: np.ndarray) -> np.ndarray:
+        if self.controller.done:
+            if self.plan:
+                self.controller.start(self.plan.pop(0))
+            else:
+                self.finished = True
+        return self.controller(observation)
+
+
+class KitchenDomain(Domain):
+    name = "kitchen"
+    default_task = "mkbl"
+    goal_dim = GOAL_DIM
+    obs_dim = OBS_DIM
+    dataset_observation_key = "observation"  # Minari/D4RL kitchen datasets store dict observations
+
+    def task_names(self) -> list[str]:
+        return list(TASK_PRESETS) + [s.replace(" ", "_") for s in SUBTASKS]
+
+    def achievement_names(self) -> list[str]:
+        return list(SUBTASKS)
+
+    def make_env(self, task: str | None = None, *, seed: int | None = None, **kwargs) -> gym.Env:
+        env = KitchenEnv(task, **kwargs)
+        if seed is not None:
+            env.reset(seed=seed)
+        return env
+
+    def goal_features(self, observations: np.ndarray) -> np.ndarray:
+        return goal_features(observations)
+
+    def scripted_player(self, env: gym.Env, rng: np.random.Generator) -> KitchenPlayer:
+        return KitchenPlayer(env, rng)
+
+    def render_observation(self, observation: np.ndarray) -> np.ndarray:
+        if not hasattr(self, "_renderer"):
+            from ptgm.domains.kitchen.env import ObservationRenderer
+
+            self._renderer = ObservationRenderer()
+        return self._renderer(observation)
+
+    def describe_goal(self, observation: np.ndarray) -> str:
+        done = completed_subtasks(observation)
+        return ", ".join(s for s in SUBTASKS if s in done) or "nothing done"
+
+    def goal_reached(self, observation: np.ndarray, goal_observation: np.ndarray) -> bool:
+        """Every object joint within 0.1 of the goal's and every arm joint within 0.2 rad."""
+        a, b = goal_features(np.stack([observation, goal_observation]))
+        return bool(np.abs(a[9:] - b[9:]).max() <= 0.1 and np.abs(a[:7] - b[:7]).max() <= 0.2)
+
+    def goal_is_trivial(self, observation: np.ndarray, goal_observation: np.ndarray) -> bool:
+        """Trivial when the goal is already reached at the start."""
+        return self.goal_reached(observation, goal_observation)
+
+    def episode_achievements(self, infos: list[dict]) -> set[str]:
+        return {name for info in infos for name in info.get("completed_subtasks", ())}
+
+    def check_task(self, task: str) -> None:
+        parse_task(task)
+
+
+__all__ = ["KitchenDomain", "KitchenEnv", "KitchenPlayer", "SUBTASKS", "TASK_PRESETS", "goal_features"]
