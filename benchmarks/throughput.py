@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ptgm.data.generate import GenerateConfig, generate
-from ptgm.data.generate import load_run_dataset
+from ptgm.data.generate import GenerateConfig, generate, load_run_dataset
 from ptgm.data.relabel import hindsight_goal_rows
 from ptgm.domains import get_domain
 from ptgm.hrl.train import TrainConfig, load_pretrained, train

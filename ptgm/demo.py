@@ -11,32 +11,43 @@ import numpy as np
 
 from ptgm.clustering.codebook import ClusterConfig, cluster
 from ptgm.data.generate import GenerateConfig, generate
+from ptgm.domains import get_domain
 from ptgm.hrl.train import TrainConfig, run_directory, train
 from ptgm.lowlevel.train import PretrainConfig, pretrain
 from ptgm.plots import plot_learning_curves
 from ptgm.prior.train import PriorConfig, train_prior
-from ptgm.utils import atomic_write_bytes
+from ptgm.utils import atomic_write_bytes, fill_domain_defaults
 
 
 @dataclass
 class DemoConfig:
     """Settings of `ptgm demo` (every stage at small scale; about 10 minutes on 2 CPU cores)."""
 
-    run_dir: str = field(default="runs/demo", metadata={"help": "run directory for every stage"})
+    run_dir: str = field(default="", metadata={"help": "run directory for every stage (empty: runs/demo, "
+                                                         "runs/demo-DOMAIN for other domains)"})
     domain: str = field(default="crafter", metadata={"help": "domain plug-in"})
-    task: str = field(default="collect_wood", metadata={"help": "downstream task"})
+    task: str = field(default="", metadata={"help": "downstream task (empty: the domain's default)"})
     transitions: int = field(default=60_000, metadata={"help": "dataset size (environment steps of play)"})
     pretrain_steps: int = field(default=3_000, metadata={"help": "low-level policy gradient steps"})
     n_clusters: int = field(default=32, metadata={"help": "number of discrete goals"})
     prior_steps: int = field(default=3_000, metadata={"help": "goal prior gradient steps"})
     env_steps: int = field(default=40_000, metadata={"help": "RL budget in environment steps, per method"})
-    methods: tuple[str, ...] = field(default=("ptgm", "ppo"), metadata={"help": "methods to train side by side"})
+    methods: tuple[str, ...] = field(default=(), metadata={
+        "help": "methods to train side by side (empty: ptgm and the domain's flat baseline, ppo or sac)"})
     seeds: int = field(default=1, metadata={"help": "seeds per method"})
     goal_trials: int = field(default=30, metadata={"help": "episodes of the low-level goal-reaching test"})
     eval_episodes: int = field(default=30, metadata={"help": "final evaluation episodes per run"})
     workers: int = field(default=2, metadata={"help": "data generation processes"})
     force: bool = field(default=False, metadata={"help": "redo every stage"})
     resume: bool = field(default=False, metadata={"help": "continue interrupted stages"})
+
+
+    def __post_init__(self) -> None:
+        if not self.run_dir:
+            self.run_dir = "runs/demo" if self.domain == "crafter" else f"runs/demo-{self.domain}"
+        fill_domain_defaults(self)
+        if not self.methods:
+            self.methods = ("ptgm", get_domain(self.domain).flat_baseline)
 
 
 def success_curve(episodes_csv: Path, window: int = 20) -> tuple[np.ndarray, np.ndarray]:
@@ -94,12 +105,13 @@ def summary_markdown(config: DemoConfig, data: dict, low: dict, prior: dict, res
         f"- goal prior: held-out accuracy {prior['val_accuracy']:.3f} over {prior['n_goals']} goals "
         f"(top-5 {prior['val_top5_accuracy']:.3f})",
         "",
-        "| method | seed | env steps | eval success rate | eval mean env steps / episode | train success (last 50) | env steps/s |",
-        "|---|---|---|---|---|---|---|",
+        "| method | seed | env steps | eval success rate | eval mean return | eval mean env steps / episode "
+        "| train success (last 50) | env steps/s |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(f"| {r['method']} | {r['seed']} | {r['env_steps']} | {r['eval_success_rate']:.2f} "
-                     f"({r['eval_episodes']} episodes) | {r['eval_mean_env_steps']:.0f} | "
+                     f"({r['eval_episodes']} episodes) | {r['eval_mean_return']:.2f} | {r['eval_mean_env_steps']:.0f} | "
                      f"{r['train_success_last50']:.2f} | {r['env_steps_per_second']:.0f} |")
     lines += ["", f"Total time: {minutes:.1f} minutes."]
     return "\n".join(lines) + "\n"

@@ -4,24 +4,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from stable_baselines3 import PPO
+from stable_baselines3 import PPO, SAC
 
 from ptgm.hrl.ppo import PTGMPPO
-from ptgm.hrl.train import TrainConfig, evaluate_model, load_pretrained, run_directory
-from ptgm.utils import PTGMError
+from ptgm.hrl.train import HIERARCHICAL_METHODS, TrainConfig, evaluate_model, load_pretrained, run_directory
+from ptgm.utils import PTGMError, fill_domain_defaults
 
 
 @dataclass
 class EvaluateConfig:
     """Settings of `ptgm evaluate`."""
 
-    run_dir: str = field(default="runs/crafter", metadata={"help": "run directory"})
+    run_dir: str = field(default="", metadata={"help": "run directory (empty: runs/DOMAIN)"})
     domain: str = field(default="crafter", metadata={"help": "domain plug-in"})
-    task: str = field(default="collect_wood", metadata={"help": "task the policy was trained on"})
-    method: str = field(default="ptgm", metadata={"help": "ptgm | ptgm-no-prior | ppo"})
+    task: str = field(default="", metadata={"help": "task the policy was trained on (empty: the domain's default)"})
+    method: str = field(default="ptgm", metadata={"help": "ptgm | ptgm-no-prior | ppo | sac"})
     seed: int = field(default=0, metadata={"help": "training seed of the run to evaluate"})
     k: int = field(default=10, metadata={"help": "environment steps per high-level step"})
     episodes: int = field(default=100, metadata={"help": "evaluation episodes"})
+
+    def __post_init__(self) -> None:
+        fill_domain_defaults(self)
 
 
 def evaluate(config: EvaluateConfig) -> dict:
@@ -31,10 +34,11 @@ def evaluate(config: EvaluateConfig) -> dict:
     if not path.exists():
         raise PTGMError(f"No trained policy at {path}. Train it with `ptgm train --task {config.task} "
                         f"--method {config.method} --seed {config.seed} --run-dir {config.run_dir}`.")
-    hierarchical = config.method != "ppo"
-    model = (PTGMPPO if hierarchical else PPO).load(path, device="cpu")
+    hierarchical = config.method in HIERARCHICAL_METHODS
+    model = {"ppo": PPO, "sac": SAC}.get(config.method, PTGMPPO).load(path, device="cpu")
     pieces = load_pretrained(config.run_dir) if hierarchical else None
     result = evaluate_model(train_config, model, pieces, episodes=config.episodes)
     print(f"{config.task}/{config.method} seed {config.seed}: success rate {result['success_rate']:.2f} over "
-          f"{result['episodes']} episodes, {result['mean_env_steps']:.0f} env steps per episode")
+          f"{result['episodes']} episodes, mean return {result['mean_return']:.2f}, "
+          f"{result['mean_env_steps']:.0f} env steps per episode")
     return result

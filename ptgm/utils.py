@@ -118,6 +118,16 @@ class MetricsLogger:
 
 
 # -- stages -------------------------------------------------------------------------------
+def fill_domain_defaults(config: Any) -> None:
+    """Fill settings left empty with the domain's defaults: ``run_dir`` = runs/DOMAIN, ``task`` = its default task."""
+    from ptgm.domains import get_domain
+
+    if not getattr(config, "run_dir", "x"):
+        config.run_dir = f"runs/{config.domain}"
+    if hasattr(config, "task") and not config.task:
+        config.task = get_domain(config.domain).default_task
+
+
 def config_dict(config: Any) -> dict:
     return json.loads(json.dumps(dataclasses.asdict(config), default=_json_default))
 
@@ -146,6 +156,11 @@ def prepare_stage(directory: Path, config: Any, force: bool, resume: bool, name:
     """
     directory = Path(directory)
     done = stage_done(directory)
+    if done is not None and "domain" in done["config"] and done["config"]["domain"] != getattr(config, "domain", None):
+        raise PTGMError(
+            f"[{name}] {directory} holds a {done['config']['domain']} run, not {config.domain}. "
+            "Use another --run-dir (the default is runs/DOMAIN)."
+        )
     if done is not None and not force:
         if done["config"] != config_dict(config):
             changed = sorted(k for k in config_dict(config) if done["config"].get(k) != config_dict(config)[k])

@@ -74,7 +74,7 @@ def test_task_reward_and_termination_on_unlock():
     env.reset(seed=0)
     _face_tree(env)
     obs, reward, terminated, truncated, info = env.step(ACTIONS.index("do"))
-    assert reward == 1.0 and terminated and not truncated and info["success"]
+    assert reward == 1.0 and terminated and not truncated and info["is_success"]
     assert "collect_wood" in info["achievements"]
 
 

@@ -70,7 +70,7 @@ def test_wrapper_sums_task_reward_and_ends_on_success(tiny_run):
         total += reward
         if terminated or truncated:
             break
-    assert terminated and total == 1.0 and info["success"]
+    assert terminated and total == 1.0 and info["is_success"]
     assert info["env_steps"] <= 50
 
 

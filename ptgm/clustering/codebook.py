@@ -11,14 +11,20 @@ from sklearn.cluster import KMeans
 from ptgm.data.dataset import TrajectoryData
 from ptgm.data.generate import load_run_dataset
 from ptgm.domains import get_domain
-from ptgm.utils import PTGMError, atomic_savez, mark_stage_done, prepare_stage
+from ptgm.utils import (
+    PTGMError,
+    atomic_savez,
+    fill_domain_defaults,
+    mark_stage_done,
+    prepare_stage,
+)
 
 
 @dataclass
 class ClusterConfig:
     """Hyper-parameters of `ptgm cluster`."""
 
-    run_dir: str = field(default="runs/crafter", metadata={"help": "run directory; writes RUN_DIR/codebook"})
+    run_dir: str = field(default="", metadata={"help": "run directory; writes RUN_DIR/codebook (empty: runs/DOMAIN)"})
     domain: str = field(default="crafter", metadata={"help": "domain plug-in (its goal featuriser is used)"})
     dataset: str = field(default="", metadata={"help": "Minari dataset path or id (default: the run's own data)"})
     n_clusters: int = field(default=64, metadata={"help": "number of discrete goals N"})
@@ -27,6 +33,9 @@ class ClusterConfig:
     seed: int = field(default=0, metadata={"help": "random seed (sampling and K-means)"})
     force: bool = field(default=False, metadata={"help": "recluster even if finished"})
     resume: bool = field(default=False, metadata={"help": "accepted for symmetry; clustering is one step"})
+
+    def __post_init__(self) -> None:
+        fill_domain_defaults(self)
 
 
 @dataclass

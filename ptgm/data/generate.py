@@ -14,14 +14,21 @@ from tqdm import tqdm
 
 from ptgm.data.dataset import write_minari
 from ptgm.domains import get_domain
-from ptgm.utils import atomic_savez, atomic_write_bytes, atomic_write_json, mark_stage_done, prepare_stage
+from ptgm.utils import (
+    atomic_savez,
+    atomic_write_bytes,
+    atomic_write_json,
+    fill_domain_defaults,
+    mark_stage_done,
+    prepare_stage,
+)
 
 
 @dataclass
 class GenerateConfig:
     """Hyper-parameters of `ptgm generate`."""
 
-    run_dir: str = field(default="runs/crafter", metadata={"help": "run directory; data goes to RUN_DIR/data"})
+    run_dir: str = field(default="", metadata={"help": "run directory; data goes to RUN_DIR/data (empty: runs/DOMAIN)"})
     domain: str = field(default="crafter", metadata={"help": "domain plug-in to play"})
     transitions: int = field(default=100_000, metadata={"help": "transitions (environment steps) to record in all"})
     max_episode_steps: int = field(default=1000, metadata={"help": "step limit of one play episode"})
@@ -30,6 +37,9 @@ class GenerateConfig:
     seed: int = field(default=0, metadata={"help": "base random seed; shard i uses seed*100003+i"})
     force: bool = field(default=False, metadata={"help": "regenerate even if the dataset exists"})
     resume: bool = field(default=False, metadata={"help": "continue an interrupted generation, reusing finished shards"})
+
+    def __post_init__(self) -> None:
+        fill_domain_defaults(self)
 
 
 DATASET_ID = "play-v0"

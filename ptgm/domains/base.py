@@ -26,6 +26,8 @@ class Domain(ABC):
     name: str = ""
     #: Task used when the user names none.
     default_task: str = ""
+    #: Flat Stable-Baselines3 algorithm the demo compares PTGM with (``ppo`` or ``sac``).
+    flat_baseline: str = "ppo"
     #: Key of the flat observation in datasets with dictionary observations (e.g. D4RL kitchen).
     dataset_observation_key: str | None = None
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch
-from stable_baselines3 import PPO
+from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
@@ -24,19 +24,30 @@ from ptgm.hrl.ppo import PTGMPPO
 from ptgm.hrl.wrapper import GoalSelectionEnv, ScaledObservation
 from ptgm.lowlevel.policy import GoalConditionedPolicy
 from ptgm.prior.model import GoalPrior
-from ptgm.utils import PTGMError, atomic_write_json, config_dict, mark_stage_done, prepare_stage, seed_everything
+from ptgm.utils import (
+    PTGMError,
+    atomic_write_json,
+    config_dict,
+    fill_domain_defaults,
+    mark_stage_done,
+    prepare_stage,
+    seed_everything,
+)
 
-METHODS = ("ptgm", "ptgm-no-prior", "ppo")
+HIERARCHICAL_METHODS = ("ptgm", "ptgm-no-prior")
+#: Flat baselines from Stable-Baselines3 on the raw task environment (SAC needs continuous actions).
+FLAT_METHODS = ("ppo", "sac")
+METHODS = HIERARCHICAL_METHODS + FLAT_METHODS
 
 
 @dataclass
 class TrainConfig:
     """Hyper-parameters of `ptgm train` (downstream RL on one task)."""
 
-    run_dir: str = field(default="runs/crafter", metadata={"help": "run directory; writes RUN_DIR/rl/TASK/METHOD-seedS"})
+    run_dir: str = field(default="", metadata={"help": "run directory; writes RUN_DIR/rl/TASK/METHOD-seedS (empty: runs/DOMAIN)"})
     domain: str = field(default="crafter", metadata={"help": "domain plug-in"})
-    task: str = field(default="collect_wood", metadata={"help": "downstream task name"})
-    method: str = field(default="ptgm", metadata={"help": "ptgm | ptgm-no-prior (α=0) | ppo (flat, from scratch)"})
+    task: str = field(default="", metadata={"help": "downstream task name (empty: the domain's default)"})
+    method: str = field(default="ptgm", metadata={"help": "ptgm | ptgm-no-prior (α=0) | ppo | sac (flat, from scratch)"})
     env_steps: int = field(default=100_000, metadata={"help": "budget of environment (low-level) steps"})
     k: int = field(default=10, metadata={"help": "environment steps per high-level step"})
     kl_coef: float = field(default=0.01, metadata={"help": "α, weight of KL(prior ‖ policy) in the reward"})
@@ -49,12 +60,16 @@ class TrainConfig:
     n_epochs: int = field(default=4, metadata={"help": "PPO epochs per rollout"})
     gamma: float = field(default=0.0, metadata={"help": "discount (0: 0.95 high-level, 0.99 flat)"})
     ent_coef: float = field(default=0.01, metadata={"help": "PPO entropy bonus"})
+    sac_learning_starts: int = field(default=5000, metadata={"help": "SAC: environment steps of random actions before learning"})
     hidden: tuple[int, ...] = field(default=(256, 256), metadata={"help": "actor/critic hidden widths (match the prior)"})
     eval_episodes: int = field(default=50, metadata={"help": "episodes of the final evaluation"})
     checkpoint_every: int = field(default=25_000, metadata={"help": "environment steps between checkpoints"})
     seed: int = field(default=0, metadata={"help": "random seed"})
     force: bool = field(default=False, metadata={"help": "retrain even if finished"})
     resume: bool = field(default=False, metadata={"help": "continue from the last checkpoint"})
+
+    def __post_init__(self) -> None:
+        fill_domain_defaults(self)
 
 
 def run_directory(config: TrainConfig) -> Path:
@@ -81,8 +96,9 @@ def make_env_fn(config: TrainConfig, rank: int, pieces=None):
     def thunk() -> gym.Env:
         torch.set_num_threads(1)
         domain = get_domain(config.domain)
-        env = Monitor(domain.make_env(config.task))
-        if config.method != "ppo":
+        # Monitor copies the task's success flag into each finished episode's record.
+        env = Monitor(domain.make_env(config.task), info_keywords=("is_success",))
+        if config.method in HIERARCHICAL_METHODS:
             policy, codebook, _, _ = pieces if pieces is not None else load_pretrained(config.run_dir)
             env = GoalSelectionEnv(env, policy, codebook.goal_features, k=config.k)
         env = ScaledObservation(env)
@@ -114,7 +130,7 @@ class EpisodeRecorder(BaseCallback):
             self.bar.update(steps)
             if "episode" in info:
                 ep = info["episode"]
-                success = bool(ep["r"] >= 1.0)
+                success = bool(ep.get("is_success", ep["r"] >= 1.0))
                 self.episodes.append({"env_steps": self.env_steps, "return": float(ep["r"]),
                                       "length": int(ep["l"]), "success": int(success)})
                 recent = self.episodes[-50:]
@@ -142,6 +158,9 @@ class EpisodeRecorder(BaseCallback):
         self.write_episodes()
         self.model.save(self.out / "checkpoint.tmp.zip")
         os.replace(self.out / "checkpoint.tmp.zip", self.out / "checkpoint.zip")
+        if hasattr(self.model, "save_replay_buffer"):  # off-policy (SAC): resuming needs the buffer too
+            self.model.save_replay_buffer(self.out / "replay_buffer.tmp.pkl")
+            os.replace(self.out / "replay_buffer.tmp.pkl", self.out / "replay_buffer.pkl")
         atomic_write_json(self.out / "checkpoint.json", {"env_steps": self.env_steps})
 
 
@@ -163,25 +182,33 @@ def train(config: TrainConfig) -> dict:
     if previous is not None:
         return previous
     seed_everything(config.seed)
-    hierarchical = config.method != "ppo"
+    hierarchical = config.method in HIERARCHICAL_METHODS
     pieces = load_pretrained(config.run_dir) if hierarchical else None
     fns = [make_env_fn(config, rank, pieces if not config.subproc else None) for rank in range(config.n_envs)]
     vec_env = SubprocVecEnv(fns) if config.subproc else DummyVecEnv(fns)
+    if config.method == "sac" and not isinstance(vec_env.action_space, gym.spaces.Box):
+        raise PTGMError(f"SAC needs continuous actions; the {domain.name} task has {vec_env.action_space}. "
+                        "Use --method ppo for the flat baseline.")
     n_steps = config.n_steps or (64 if hierarchical else 256)
     gamma = config.gamma or (0.95 if hierarchical else 0.99)
+    common = dict(learning_rate=config.learning_rate, gamma=gamma, seed=config.seed, verbose=0, device="cpu",
+                  tensorboard_log=str(out / "tb"))
+    net = dict(net_arch=dict(pi=list(config.hidden), vf=list(config.hidden)), activation_fn=torch.nn.ReLU)
     ppo_kwargs = dict(
-        learning_rate=config.learning_rate, n_steps=n_steps,
+        common, n_steps=n_steps,
         # SB3 warns when a minibatch is larger than the rollout; tiny runs (tests) hit that.
         batch_size=min(config.batch_size, n_steps * config.n_envs), n_epochs=config.n_epochs,
-        gamma=gamma, ent_coef=config.ent_coef, seed=config.seed, verbose=0, device="cpu",
-        tensorboard_log=str(out / "tb"),
-        policy_kwargs=dict(net_arch=dict(pi=list(config.hidden), vf=list(config.hidden)), activation_fn=torch.nn.ReLU),
+        ent_coef=config.ent_coef, policy_kwargs=net,
     )
+    sac_kwargs = dict(common, batch_size=256, learning_starts=config.sac_learning_starts,
+                      policy_kwargs=dict(net_arch=dict(pi=list(config.hidden), qf=list(config.hidden))))
+    algorithm = {"sac": SAC, "ppo": PPO}.get(config.method, PTGMPPO)
     episodes, env_steps = [], 0
     ckpt = out / "checkpoint.zip"
     if config.resume and ckpt.exists():
-        cls = PTGMPPO if hierarchical else PPO
-        model = cls.load(ckpt, env=vec_env, device="cpu")
+        model = algorithm.load(ckpt, env=vec_env, device="cpu")
+        if config.method == "sac" and (out / "replay_buffer.pkl").exists():
+            model.load_replay_buffer(out / "replay_buffer.pkl")
         env_steps = json.loads((out / "checkpoint.json").read_text())["env_steps"]
         episodes = [e for e in read_episodes(out / "episodes.csv") if e["env_steps"] <= env_steps]
         print(f"[train] resuming {out} at {env_steps} environment steps")
@@ -191,12 +218,14 @@ def train(config: TrainConfig) -> dict:
         model = PTGMPPO("MlpPolicy", vec_env, prior=prior if use_prior else None,
                         kl_coef=config.kl_coef if use_prior else 0.0,
                         init_from_prior=use_prior and config.init_from_prior, **ppo_kwargs)
+    elif config.method == "sac":
+        model = SAC("MlpPolicy", vec_env, **sac_kwargs)
     else:
         model = PPO("MlpPolicy", vec_env, **ppo_kwargs)
     recorder = EpisodeRecorder(out, config.env_steps, config.checkpoint_every, env_steps, episodes)
     start = time.perf_counter()
     model.learn(total_timesteps=10 * config.env_steps, callback=recorder, reset_num_timesteps=not config.resume,
-                tb_log_name="ppo")
+                tb_log_name=config.method)
     wall = time.perf_counter() - start
     recorder.bar.close()
     recorder.write_episodes()
@@ -208,11 +237,12 @@ def train(config: TrainConfig) -> dict:
         "task": config.task, "method": config.method, "seed": config.seed,
         "env_steps": recorder.env_steps, "episodes": len(recorder.episodes),
         "train_success_last50": float(np.mean([e["success"] for e in recent])) if recent else 0.0,
-        "eval_success_rate": evaluation["success_rate"], "eval_mean_env_steps": evaluation["mean_env_steps"],
+        "eval_success_rate": evaluation["success_rate"], "eval_mean_return": evaluation["mean_return"],
+        "eval_mean_env_steps": evaluation["mean_env_steps"],
         "eval_episodes": evaluation["episodes"], "wall_seconds": wall,
         "env_steps_per_second": (recorder.env_steps - env_steps) / max(wall, 1e-9),
     }
-    for path in (ckpt, out / "checkpoint.json"):
+    for path in (ckpt, out / "checkpoint.json", out / "replay_buffer.pkl"):
         path.unlink(missing_ok=True)
     mark_stage_done(out, config, summary)
     print(f"[train] {config.task}/{config.method} seed {config.seed}: eval success {summary['eval_success_rate']:.2f} "
@@ -225,7 +255,7 @@ def evaluate_model(config: TrainConfig, model: PPO, pieces=None, episodes: int |
     episodes = config.eval_episodes if episodes is None else episodes
     eval_config = TrainConfig(**{**config_dict(config), "hidden": tuple(config.hidden), "seed": config.seed + 10_000})
     env = make_env_fn(eval_config, 0, pieces)()
-    successes, lengths = [], []
+    successes, lengths, returns = [], [], []
     for _ in tqdm(range(episodes), desc="evaluate", leave=False):
         obs, _ = env.reset()
         done, steps, ret = False, 0, 0.0
@@ -235,8 +265,10 @@ def evaluate_model(config: TrainConfig, model: PPO, pieces=None, episodes: int |
             steps += int(info.get("env_steps", 1))
             ret += reward
             done = terminated or truncated
-        successes.append(ret >= 1.0)
+        successes.append(bool(info.get("is_success", ret >= 1.0)))
+        returns.append(ret)
         lengths.append(steps)
     env.close()
     return {"success_rate": float(np.mean(successes)) if successes else 0.0,
-            "mean_env_steps": float(np.mean(lengths)) if lengths else 0.0, "episodes": episodes}
+            "mean_env_steps": float(np.mean(lengths)) if lengths else 0.0,
+            "mean_return": float(np.mean(returns)) if returns else 0.0, "episodes": episodes}

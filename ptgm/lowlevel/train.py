@@ -14,14 +14,19 @@ from ptgm.domains import get_domain
 from ptgm.lowlevel.evaluate import goal_reaching_test
 from ptgm.lowlevel.policy import GoalConditionedPolicy
 from ptgm.training import fit
-from ptgm.utils import mark_stage_done, prepare_stage, seed_everything
+from ptgm.utils import (
+    fill_domain_defaults,
+    mark_stage_done,
+    prepare_stage,
+    seed_everything,
+)
 
 
 @dataclass
 class PretrainConfig:
     """Hyper-parameters of `ptgm pretrain` (the goal-conditioned low-level policy)."""
 
-    run_dir: str = field(default="runs/crafter", metadata={"help": "run directory; writes RUN_DIR/lowlevel"})
+    run_dir: str = field(default="", metadata={"help": "run directory; writes RUN_DIR/lowlevel (empty: runs/DOMAIN)"})
     domain: str = field(default="crafter", metadata={"help": "domain plug-in"})
     dataset: str = field(default="", metadata={"help": "Minari dataset path or id (default: the run's own data)"})
     steps: int = field(default=20_000, metadata={"help": "gradient steps"})
@@ -38,6 +43,9 @@ class PretrainConfig:
     seed: int = field(default=0, metadata={"help": "random seed"})
     force: bool = field(default=False, metadata={"help": "retrain even if finished"})
     resume: bool = field(default=False, metadata={"help": "continue from the last checkpoint"})
+
+    def __post_init__(self) -> None:
+        fill_domain_defaults(self)
 
 
 def pretrain(config: PretrainConfig) -> dict:

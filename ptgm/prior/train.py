@@ -17,14 +17,19 @@ from ptgm.domains import get_domain
 from ptgm.nets import observation_scale
 from ptgm.prior.model import GoalPrior
 from ptgm.training import fit
-from ptgm.utils import mark_stage_done, prepare_stage, seed_everything
+from ptgm.utils import (
+    fill_domain_defaults,
+    mark_stage_done,
+    prepare_stage,
+    seed_everything,
+)
 
 
 @dataclass
 class PriorConfig:
     """Hyper-parameters of `ptgm prior` (the goal prior)."""
 
-    run_dir: str = field(default="runs/crafter", metadata={"help": "run directory; reads RUN_DIR/codebook, writes RUN_DIR/prior"})
+    run_dir: str = field(default="", metadata={"help": "run directory; reads RUN_DIR/codebook, writes RUN_DIR/prior (empty: runs/DOMAIN)"})
     domain: str = field(default="crafter", metadata={"help": "domain plug-in"})
     dataset: str = field(default="", metadata={"help": "Minari dataset path or id (default: the run's own data)"})
     steps: int = field(default=10_000, metadata={"help": "gradient steps"})
@@ -39,6 +44,9 @@ class PriorConfig:
     seed: int = field(default=0, metadata={"help": "random seed"})
     force: bool = field(default=False, metadata={"help": "retrain even if finished"})
     resume: bool = field(default=False, metadata={"help": "continue from the last checkpoint"})
+
+    def __post_init__(self) -> None:
+        fill_domain_defaults(self)
 
 
 def prior_labels(data: TrajectoryData, row_clusters: np.ndarray, rows: np.ndarray, rng: np.random.Generator,

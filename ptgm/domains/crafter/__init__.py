@@ -6,8 +6,22 @@ import gymnasium as gym
 import numpy as np
 
 from ptgm.domains.base import Domain
-from ptgm.domains.crafter.env import ACHIEVEMENTS, ITEMS, N_CHANNELS, OBS_DIM, TASK_PRESETS, CrafterEnv, CrafterTask, resolve_task
-from ptgm.domains.crafter.features import GOAL_DIM, describe_goal, goal_features, render_observation
+from ptgm.domains.crafter.env import (
+    ACHIEVEMENTS,
+    ITEMS,
+    N_CHANNELS,
+    OBS_DIM,
+    TASK_PRESETS,
+    CrafterEnv,
+    CrafterTask,
+    resolve_task,
+)
+from ptgm.domains.crafter.features import (
+    GOAL_DIM,
+    describe_goal,
+    goal_features,
+    render_observation,
+)
 from ptgm.domains.crafter.player import CrafterScriptedPlayer
 
 

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 import crafter
 import gymnasium as gym
 import numpy as np
-
 from crafter import constants, objects
 
 from ptgm.domains.crafter import worldgen
@@ -206,7 +205,7 @@ class CrafterEnv(gym.Env):
         return self._game._player
 
     def _info(self, unlocked: set[str], success: bool = False) -> dict:
-        return {"achievements": sorted(unlocked), "success": success}
+        return {"achievements": sorted(unlocked), "is_success": success}
 
     def _observation(self) -> np.ndarray:
         return symbolic_observation(self._game)

@@ -45,7 +45,10 @@ class KitchenPlayer:
     """
 
     def __init__(self, env: gym.Env, rng: np.random.Generator, action_noise: float | None = None):
-        from ptgm.domains.kitchen.controller import KitchenScriptedController, play_episode_plan
+        from ptgm.domains.kitchen.controller import (
+            KitchenScriptedController,
+            play_episode_plan,
+        )
 
         kwargs = {} if action_noise is None else {"action_noise": action_noise}
         self.controller = KitchenScriptedController(env.unwrapped, rng, **kwargs)
@@ -67,6 +70,7 @@ class KitchenDomain(Domain):
     default_task = "mkbl"
     goal_dim = GOAL_DIM
     obs_dim = OBS_DIM
+    flat_baseline = "sac"  # continuous joint-velocity actions, as in the paper's Kitchen baselines
     dataset_observation_key = "observation"  # Minari/D4RL kitchen datasets store dict observations
 
     def task_names(self) -> list[str]:

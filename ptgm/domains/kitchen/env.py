@@ -70,7 +70,10 @@ def subtask_obs_indices() -> dict[str, np.ndarray]:
 
 def completed_subtasks(observation: np.ndarray) -> set[str]:
     """Subtasks whose joints are within the environment's threshold of their goal in ``observation``."""
-    from gymnasium_robotics.envs.franka_kitchen.kitchen_env import BONUS_THRESH, OBS_ELEMENT_GOALS
+    from gymnasium_robotics.envs.franka_kitchen.kitchen_env import (
+        BONUS_THRESH,
+        OBS_ELEMENT_GOALS,
+    )
 
     return {name for name, idx in subtask_obs_indices().items()
             if np.linalg.norm(observation[idx] - OBS_ELEMENT_GOALS[name]) < BONUS_THRESH}
@@ -91,7 +94,9 @@ class KitchenEnv(gym.Env):
 
     def __init__(self, task: str | None = None, max_steps: int = DEFAULT_MAX_STEPS, ordered: bool = False,
                  render_mode: str | None = None, robot_noise_ratio: float = 0.01, object_noise_ratio: float = 0.0005):
-        from gymnasium_robotics.envs.franka_kitchen.kitchen_env import KitchenEnv as RoboticsKitchen
+        from gymnasium_robotics.envs.franka_kitchen.kitchen_env import (
+            KitchenEnv as RoboticsKitchen,
+        )
 
         self.subtasks = parse_task(task)
         self.task = task
