@@ -8,7 +8,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 from ptgm.domains.crafter.env import CrafterEnv, CrafterTask
 from ptgm.hrl.ppo import PTGMPPO, kl_prior_to_policy
 from ptgm.hrl.train import load_pretrained
-from ptgm.hrl.wrapper import GoalSelectionEnv, ScaledObservation
+from ptgm.hrl.wrapper import GoalSelectionEnv, GoalSelectionVecEnv, ScaledObservation
 
 
 def test_kl_has_the_right_sign_and_size():
@@ -119,3 +119,31 @@ def test_initialising_from_the_prior_copies_it(tiny_run):
     with pytest.raises(ValueError, match="do not match"):
         PTGMPPO("MlpPolicy", vec_env, prior=prior, init_from_prior=True, device="cpu",
                 policy_kwargs=dict(net_arch=dict(pi=[16], vf=[16]), activation_fn=torch.nn.ReLU))
+
+
+def test_batched_vec_env_matches_single_goal_selection_envs(tiny_run):
+    """GoalSelectionVecEnv = ScaledObservation(GoalSelectionEnv) per env, including episode ends mid-goal."""
+    policy, codebook, _, _ = load_pretrained(tiny_run)
+    make = [lambda: CrafterEnv("collect_wood", max_steps=25) for _ in range(2)]
+    vec = GoalSelectionVecEnv(make, policy, codebook.goal_features, k=10, deterministic=True)
+    vec.seed(5)
+    singles = [ScaledObservation(GoalSelectionEnv(CrafterEnv("collect_wood", max_steps=25), policy,
+                                                  codebook.goal_features, k=10, deterministic=True)) for _ in range(2)]
+    vec_obs = vec.reset()
+    for i, env in enumerate(singles):
+        np.testing.assert_allclose(vec_obs[i], env.reset(seed=5 + i)[0])
+    rng = np.random.default_rng(0)
+    saw_short_step = False
+    for _ in range(8):
+        goals = rng.integers(codebook.n_goals, size=2)
+        vec_obs, rewards, dones, infos = vec.step(goals)
+        for i, env in enumerate(singles):
+            obs, reward, terminated, truncated, info = env.step(goals[i])
+            assert infos[i]["env_steps"] == info["env_steps"] and rewards[i] == reward
+            assert dones[i] == (terminated or truncated)
+            if dones[i]:
+                np.testing.assert_allclose(infos[i]["terminal_observation"], obs)
+                obs, _ = env.reset()
+                saw_short_step |= info["env_steps"] < 10
+            np.testing.assert_allclose(vec_obs[i], obs)
+    assert saw_short_step  # 25-step episodes end in the middle of a 10-step goal

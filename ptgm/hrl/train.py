@@ -15,13 +15,13 @@ import torch
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.monitor import Monitor
-from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 from tqdm import tqdm
 
 from ptgm.clustering.codebook import Codebook
 from ptgm.domains import get_domain
 from ptgm.hrl.ppo import PTGMPPO
-from ptgm.hrl.wrapper import GoalSelectionEnv, ScaledObservation
+from ptgm.hrl.wrapper import GoalSelectionEnv, GoalSelectionVecEnv, ScaledObservation
 from ptgm.lowlevel.policy import GoalConditionedPolicy
 from ptgm.prior.model import GoalPrior
 from ptgm.utils import (
@@ -90,14 +90,20 @@ def load_pretrained(run_dir: str | Path) -> tuple[GoalConditionedPolicy, Codeboo
     return policy, codebook, prior, policy_ckpt
 
 
-def make_env_fn(config: TrainConfig, rank: int, pieces=None):
-    """A thunk building one wrapped environment: task env → Monitor → (goal selection) → scaled obs."""
+def make_env_fn(config: TrainConfig, rank: int, pieces=None, raw: bool = False):
+    """A thunk building one wrapped environment: task env → Monitor → (goal selection) → scaled obs.
+
+    ``raw=True`` stops after Monitor (for :class:`GoalSelectionVecEnv`, which adds the rest).
+    """
 
     def thunk() -> gym.Env:
         torch.set_num_threads(1)
         domain = get_domain(config.domain)
         # Monitor copies the task's success flag into each finished episode's record.
         env = Monitor(domain.make_env(config.task), info_keywords=("is_success",))
+        if raw:
+            env.action_space.seed(config.seed * 1000 + rank)
+            return env
         if config.method in HIERARCHICAL_METHODS:
             policy, codebook, _, _ = pieces if pieces is not None else load_pretrained(config.run_dir)
             env = GoalSelectionEnv(env, policy, codebook.goal_features, k=config.k)
@@ -107,6 +113,18 @@ def make_env_fn(config: TrainConfig, rank: int, pieces=None):
         return env
 
     return thunk
+
+
+def make_vec_env(config: TrainConfig, pieces=None) -> VecEnv:
+    """The training environments: hierarchical ones share one batched low-level policy unless ``subproc``."""
+    if config.method in HIERARCHICAL_METHODS and not config.subproc:
+        policy, codebook, _, _ = pieces if pieces is not None else load_pretrained(config.run_dir)
+        fns = [make_env_fn(config, rank, raw=True) for rank in range(config.n_envs)]
+        vec_env = GoalSelectionVecEnv(fns, policy, codebook.goal_features, k=config.k)
+        vec_env.seed(config.seed * 1000)
+        return vec_env
+    fns = [make_env_fn(config, rank, pieces if not config.subproc else None) for rank in range(config.n_envs)]
+    return SubprocVecEnv(fns) if config.subproc else DummyVecEnv(fns)
 
 
 class EpisodeRecorder(BaseCallback):
@@ -184,8 +202,7 @@ def train(config: TrainConfig) -> dict:
     seed_everything(config.seed)
     hierarchical = config.method in HIERARCHICAL_METHODS
     pieces = load_pretrained(config.run_dir) if hierarchical else None
-    fns = [make_env_fn(config, rank, pieces if not config.subproc else None) for rank in range(config.n_envs)]
-    vec_env = SubprocVecEnv(fns) if config.subproc else DummyVecEnv(fns)
+    vec_env = make_vec_env(config, pieces)
     if config.method == "sac" and not isinstance(vec_env.action_space, gym.spaces.Box):
         raise PTGMError(f"SAC needs continuous actions; the {domain.name} task has {vec_env.action_space}. "
                         "Use --method ppo for the flat baseline.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import torch
+from stable_baselines3.common.vec_env import DummyVecEnv
 
 from ptgm.lowlevel.policy import GoalConditionedPolicy
 from ptgm.nets import observation_scale
@@ -53,18 +54,82 @@ class GoalSelectionEnv(gym.Wrapper):
         total_reward = 0.0
         for steps in range(1, self.k + 1):
             with torch.inference_mode():
-                dist = self.policy.distribution(torch.as_tensor(self._obs)[None], goal)
-                if self.deterministic:
-                    low = dist.probs.argmax(-1) if self.policy.discrete else dist.mean
-                else:
-                    low = dist.sample()
-            low_action = int(low[0]) if self.policy.discrete else low[0].numpy()
+                low = self.policy.sample(torch.as_tensor(self._obs)[None], goal, self.deterministic)[0]
+            low_action = int(low) if self.policy.discrete else low.numpy()
             self._obs, reward, terminated, truncated, info = self.env.step(low_action)
             total_reward += float(reward)
             if terminated or truncated:
                 break
         info = dict(info, env_steps=steps, goal=int(action))
         return self._obs, total_reward, terminated, truncated, info
+
+
+class GoalSelectionVecEnv(DummyVecEnv):
+    """Many :class:`GoalSelectionEnv` in one process, with one batched low-level forward pass per env step.
+
+    The frozen low-level policy runs every environment step, so its per-call overhead
+    bounds throughput; batching the ``n`` environments amortises it. Semantics match
+    ``ScaledObservation(GoalSelectionEnv(env))`` in a ``DummyVecEnv``: each environment
+    runs the chosen goal for ``k`` steps or until its episode ends (then it is reset
+    and waits for the others), rewards are summed, observations are scaled by
+    :func:`observation_scale`, and infos carry ``env_steps`` and ``goal``.
+
+    Args:
+        env_fns: thunks making the task environments (raw observations).
+        policy, goal_features, k, deterministic: as for :class:`GoalSelectionEnv`.
+    """
+
+    def __init__(self, env_fns, policy: GoalConditionedPolicy, goal_features: np.ndarray, k: int = 10,
+                 deterministic: bool = False):
+        super().__init__(env_fns)
+        # Validates shapes and k exactly as the single-environment wrapper does.
+        check = GoalSelectionEnv(self.envs[0], policy, goal_features, k, deterministic)
+        self.policy, self.goals, self.k, self.deterministic = check.policy, check.goals, k, deterministic
+        self.scale = observation_scale(self.envs[0].observation_space)
+        self.observation_space = ScaledObservation(self.envs[0]).observation_space
+        self.action_space = check.action_space
+        self._raw = np.zeros((self.num_envs,) + self.envs[0].observation_space.shape,
+                             self.envs[0].observation_space.dtype)
+
+    def _scaled(self, raw: np.ndarray) -> np.ndarray:
+        return raw.astype(np.float32) / self.scale
+
+    def reset(self):
+        for i, env in enumerate(self.envs):
+            self._raw[i], self.reset_infos[i] = env.reset(seed=self._seeds[i], **self._options[i])
+        self._reset_seeds()
+        self._reset_options()
+        return self._scaled(self._raw)
+
+    def step_wait(self):
+        n = self.num_envs
+        goals = self.goals[torch.as_tensor(np.asarray(self.actions, np.int64).reshape(n))]
+        rewards = np.zeros(n, np.float32)
+        steps = np.zeros(n, np.int64)
+        dones = np.zeros(n, bool)
+        infos: list[dict] = [{} for _ in range(n)]
+        for _ in range(self.k):
+            active = np.flatnonzero(~dones)
+            if len(active) == 0:
+                break
+            with torch.inference_mode():
+                low = self.policy.sample(torch.as_tensor(self._raw[active]), goals[active], self.deterministic).numpy()
+            for j, i in enumerate(active):
+                obs, reward, terminated, truncated, info = self.envs[i].step(
+                    int(low[j]) if self.policy.discrete else low[j])
+                rewards[i] += reward
+                steps[i] += 1
+                infos[i] = dict(info)
+                if terminated or truncated:
+                    dones[i] = True
+                    # SB3 conventions: bootstrap from the terminal observation when only truncated.
+                    infos[i]["TimeLimit.truncated"] = truncated and not terminated
+                    infos[i]["terminal_observation"] = self._scaled(obs)
+                    obs, self.reset_infos[i] = self.envs[i].reset()
+                self._raw[i] = obs
+        for i in range(n):
+            infos[i].update(env_steps=int(steps[i]), goal=int(np.asarray(self.actions).reshape(n)[i]))
+        return self._scaled(self._raw), rewards, dones, infos
 
 
 class ScaledObservation(gym.ObservationWrapper):

@@ -47,16 +47,23 @@ class GoalConditionedPolicy(SavableModule):
     def log_prob(self, obs: torch.Tensor, goal: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         return self.distribution(obs, goal).log_prob(actions)
 
+    def sample(self, obs: torch.Tensor, goal: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        """Actions for a batch, without building a distribution object (this runs every environment step)."""
+        out = self.net(torch.cat([self.scale(obs), goal.float()], dim=-1))
+        if self.discrete:
+            if deterministic:
+                return out.argmax(-1)
+            # Gumbel-max trick: an exact sample from softmax(out).
+            return (out - torch.log(-torch.log(torch.rand_like(out)))).argmax(-1)
+        if deterministic:
+            return out
+        return out + self.log_std.exp() * torch.randn_like(out)
+
     @torch.inference_mode()
     def act(self, obs: np.ndarray, goal: np.ndarray, deterministic: bool = False) -> np.ndarray:
         """Actions for a batch (or a single) observation and goal, as numpy."""
         single = obs.ndim == 1
         obs_t = torch.as_tensor(np.atleast_2d(obs))
         goal_t = torch.as_tensor(np.atleast_2d(goal))
-        dist = self.distribution(obs_t, goal_t)
-        if deterministic:
-            action = dist.probs.argmax(-1) if self.discrete else dist.mean
-        else:
-            action = dist.sample()
-        action = action.numpy()
+        action = self.sample(obs_t, goal_t, deterministic).numpy()
         return action[0] if single else action
