@@ -2,9 +2,10 @@
 
 Usage (after `ptgm demo`, whose run directory provides the pre-trained pieces):
 
-    python benchmarks/throughput.py --run-dir runs/demo
+    python benchmarks/throughput.py                                   # Crafter, runs/demo
+    python benchmarks/throughput.py --domain kitchen --run-dir runs/demo-kitchen
 
-Writes results/benchmarks.json and results/benchmarks.md (with this command in it).
+Writes results/DOMAIN/benchmarks.json and benchmarks.md (with the command in it).
 """
 
 from __future__ import annotations
@@ -19,35 +20,49 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from stable_baselines3.common.vec_env import DummyVecEnv
 
 from ptgm.data.generate import GenerateConfig, generate, load_run_dataset
 from ptgm.data.relabel import hindsight_goal_rows
 from ptgm.domains import get_domain
 from ptgm.hrl.train import TrainConfig, load_pretrained, train
-from ptgm.hrl.wrapper import GoalSelectionEnv
+from ptgm.hrl.wrapper import GoalSelectionEnv, GoalSelectionVecEnv
 
 
-def env_steps_per_second(make_env, steps: int, seed: int = 0, high_level: bool = False) -> float:
-    """Environment steps per second with uniformly random actions, resets included."""
+def env_steps_per_second(make_env, steps: int, seed: int = 0) -> float:
+    """Environment steps per second with uniformly random (high- or low-level) actions, resets included."""
     env = make_env()
-    rng = np.random.default_rng(seed)
+    env.action_space.seed(seed)
     env.reset(seed=seed)
     done_steps = 0
     start = time.perf_counter()
     while done_steps < steps:
-        _, _, terminated, truncated, info = env.step(int(rng.integers(env.action_space.n)))
-        done_steps += int(info.get("env_steps", 1)) if high_level else 1
+        _, _, terminated, truncated, info = env.step(env.action_space.sample())
+        done_steps += int(info.get("env_steps", 1))
         if terminated or truncated:
             env.reset()
     return done_steps / (time.perf_counter() - start)
 
 
-def pretrain_samples_per_second(run_dir: str, batch: int = 512, iters: int = 60) -> float:
+def vec_env_steps_per_second(vec_env, steps: int, seed: int = 0) -> float:
+    """The same for a VecEnv (SB3 auto-resets finished environments)."""
+    vec_env.seed(seed)
+    vec_env.action_space.seed(seed)
+    vec_env.reset()
+    done_steps = 0
+    start = time.perf_counter()
+    while done_steps < steps:
+        actions = np.stack([vec_env.action_space.sample() for _ in range(vec_env.num_envs)])
+        *_, infos = vec_env.step(actions)
+        done_steps += sum(int(info.get("env_steps", 1)) for info in infos)
+    return done_steps / (time.perf_counter() - start)
+
+
+def pretrain_samples_per_second(domain, run_dir: str, batch: int = 512, iters: int = 60) -> float:
     """Gradient-step throughput of the low-level policy on the run's dataset (samples/s)."""
     from ptgm.lowlevel.policy import GoalConditionedPolicy
 
-    domain = get_domain("crafter")
-    data = load_run_dataset(run_dir)
+    data = load_run_dataset(run_dir, observation_key=domain.dataset_observation_key)
     goals = torch.from_numpy(domain.goal_features(data.observations))
     obs, act = torch.from_numpy(data.observations), torch.from_numpy(data.actions)
     policy = GoalConditionedPolicy.for_env(domain.make_env(None), goals.shape[1])
@@ -69,15 +84,21 @@ def pretrain_samples_per_second(run_dir: str, batch: int = 512, iters: int = 60)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run-dir", default="runs/demo")
-    parser.add_argument("--task", default="collect_wood")
+    parser.add_argument("--domain", default="crafter")
+    parser.add_argument("--run-dir", default="", help="run with pre-trained pieces (default: the demo's)")
+    parser.add_argument("--task", default="", help="task (default: the domain's)")
+    parser.add_argument("--n-envs", type=int, default=4, help="environments of the batched measurements")
     parser.add_argument("--env-steps", type=int, default=20_000, help="steps per environment measurement")
     parser.add_argument("--gen-transitions", type=int, default=40_000)
     parser.add_argument("--rl-steps", type=int, default=20_000, help="env steps per RL training measurement")
-    parser.add_argument("--out", default="results")
+    parser.add_argument("--out", default="", help="output folder (default: results/DOMAIN)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    domain = get_domain("crafter")
+    domain = get_domain(args.domain)
+    args.run_dir = args.run_dir or ("runs/demo" if args.domain == "crafter" else f"runs/demo-{args.domain}")
+    args.task = args.task or domain.default_task
+    args.out = args.out or f"results/{args.domain}"
+    flat = domain.flat_baseline
     results: dict = {"machine": f"{platform.machine()}, {torch.get_num_threads()} torch thread(s), "
                                 f"{__import__('os').cpu_count()} cores", "task": args.task}
 
@@ -86,28 +107,34 @@ def main() -> None:
     policy, codebook, _, _ = load_pretrained(args.run_dir)
     print("goal-selection environment (low-level policy in the loop) ...")
     results["hierarchical_env_steps_per_s"] = env_steps_per_second(
-        lambda: GoalSelectionEnv(domain.make_env(args.task), policy, codebook.goal_features, k=10),
-        args.env_steps, high_level=True)
+        lambda: GoalSelectionEnv(domain.make_env(args.task), policy, codebook.goal_features, k=10), args.env_steps)
     results["hierarchical_over_raw"] = results["hierarchical_env_steps_per_s"] / results["raw_env_steps_per_s"]
+    print(f"{args.n_envs} environments, raw and batched goal selection ...")
+    make_raw = [lambda: domain.make_env(args.task)] * args.n_envs
+    results["raw_vec_env_steps_per_s"] = vec_env_steps_per_second(DummyVecEnv(make_raw), args.env_steps)
+    results["hierarchical_vec_env_steps_per_s"] = vec_env_steps_per_second(
+        GoalSelectionVecEnv(make_raw, policy, codebook.goal_features, k=10), args.env_steps)
+    results["hierarchical_vec_over_raw_vec"] = (results["hierarchical_vec_env_steps_per_s"]
+                                                / results["raw_vec_env_steps_per_s"])
 
     print("data generation (2 workers) ...")
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        gen = generate(GenerateConfig(run_dir=tmp, transitions=args.gen_transitions,
+        gen = generate(GenerateConfig(run_dir=tmp, domain=args.domain, transitions=args.gen_transitions,
                                       shard_transitions=args.gen_transitions // 2, workers=2))
         results["generation_transitions_per_s_incl_writing"] = gen["transitions"] / (time.perf_counter() - start)
         results["generation_transitions_per_s_playing"] = gen["transitions_per_second"]
 
     print("low-level pre-training ...")
-    results["pretrain_samples_per_s"] = pretrain_samples_per_second(args.run_dir)
+    results["pretrain_samples_per_s"] = pretrain_samples_per_second(domain, args.run_dir)
 
-    print("RL training, PTGM vs flat PPO ...")
+    print(f"RL training, PTGM vs flat {flat} ...")
     with tempfile.TemporaryDirectory() as tmp:
         import shutil
         for stage in ["data", "lowlevel", "codebook", "prior"]:
             shutil.copytree(Path(args.run_dir) / stage, Path(tmp) / stage)
-        for method in ["ptgm", "ppo"]:
-            summary = train(TrainConfig(run_dir=tmp, task=args.task, method=method, env_steps=args.rl_steps,
+        for method in ["ptgm", flat]:
+            summary = train(TrainConfig(run_dir=tmp, domain=args.domain, task=args.task, method=method, env_steps=args.rl_steps,
                                         eval_episodes=1, checkpoint_every=10**9))
             results[f"train_{method}_env_steps_per_s"] = summary["env_steps_per_second"]
 
@@ -119,14 +146,20 @@ def main() -> None:
     lines = [
         "# Throughput benchmarks", "", f"Command: `{results['command']}` (machine: {results['machine']}).", "",
         "| measurement | value |", "|---|---|",
-        f"| raw Crafter env, random actions, resets included ({args.task}) | {results['raw_env_steps_per_s']:.0f} env steps/s |",
-        f"| goal-selection env (low-level policy every step, k=10) | {results['hierarchical_env_steps_per_s']:.0f} env steps/s |",
-        f"| hierarchical / raw | {results['hierarchical_over_raw']:.2f} |",
+        f"| raw {args.domain} env, random actions, resets included ({args.task}) | "
+        f"{results['raw_env_steps_per_s']:.0f} env steps/s |",
+        f"| goal-selection env (low-level policy every step, k=10) | "
+        f"{results['hierarchical_env_steps_per_s']:.0f} env steps/s |",
+        f"| hierarchical / raw, one environment | {results['hierarchical_over_raw']:.2f} |",
+        f"| raw env, {args.n_envs} in a DummyVecEnv | {results['raw_vec_env_steps_per_s']:.0f} env steps/s |",
+        f"| goal selection, {args.n_envs} envs, batched low-level policy (GoalSelectionVecEnv, as in training) | "
+        f"{results['hierarchical_vec_env_steps_per_s']:.0f} env steps/s |",
+        f"| hierarchical / raw, {args.n_envs} environments | {results['hierarchical_vec_over_raw_vec']:.2f} |",
         f"| data generation, 2 workers, playing only | {results['generation_transitions_per_s_playing']:.0f} transitions/s |",
         f"| data generation, 2 workers, incl. start-up and Minari writing | {results['generation_transitions_per_s_incl_writing']:.0f} transitions/s |",
         f"| low-level pre-training (batch 512, 1 thread) | {results['pretrain_samples_per_s']:.0f} samples/s |",
         f"| PTGM training (PPO over goals, 4 envs) | {results['train_ptgm_env_steps_per_s']:.0f} env steps/s |",
-        f"| flat SB3 PPO training (4 envs) | {results['train_ppo_env_steps_per_s']:.0f} env steps/s |",
+        f"| flat SB3 {flat.upper()} training (4 envs) | {results[f'train_{flat}_env_steps_per_s']:.0f} env steps/s |",
     ]
     (out / "benchmarks.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

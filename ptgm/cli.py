@@ -49,12 +49,12 @@ def _commands() -> dict[str, tuple[str, type, Callable]]:
     from ptgm.prior.train import PriorConfig, train_prior
 
     return {
-        "demo": ("run every stage at small scale and compare PTGM with flat PPO", DemoConfig, demo),
+        "demo": ("run every stage at small scale and compare PTGM with the flat baseline", DemoConfig, demo),
         "generate": ("record task-agnostic play of the scripted player as a Minari dataset", GenerateConfig, generate),
         "pretrain": ("train the goal-conditioned low-level policy (BC + hindsight relabeling)", PretrainConfig, pretrain),
         "cluster": ("K-means the dataset's goals into N discrete goals", ClusterConfig, cluster),
         "prior": ("train the goal prior π_p(goal | s)", PriorConfig, train_prior),
-        "train": ("downstream RL on a task: ptgm, ptgm-no-prior or flat ppo", TrainConfig, train),
+        "train": ("downstream RL on a task: ptgm, ptgm-no-prior, or flat ppo / sac", TrainConfig, train),
         "evaluate": ("evaluate a trained downstream policy", EvaluateConfig, evaluate),
     }
 
