@@ -32,9 +32,18 @@ def run(cmd: list[str], log: Path) -> int:
         return subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT)
 
 
-def steps_to_threshold(x: np.ndarray, y: np.ndarray, threshold: float) -> float | None:
-    hit = np.flatnonzero(y >= threshold)
-    return float(x[hit[0]]) if len(hit) else None
+WINDOW = 20  # training episodes in the rolling success rate
+
+
+def steps_to_threshold(x: np.ndarray, y: np.ndarray, threshold: float, window: int = WINDOW) -> float | None:
+    """First env step at which the success rate over the last ``window`` episodes reaches ``threshold``.
+
+    ``x, y`` come from :func:`success_curve` (a leading (0, 0) point, then one point per episode);
+    points before ``window`` episodes have finished are skipped, since one lucky early episode
+    would otherwise count as reaching the threshold.
+    """
+    hit = np.flatnonzero(y[window:] >= threshold)
+    return float(x[window + hit[0]]) if len(hit) else None
 
 
 def main() -> None:
@@ -84,9 +93,13 @@ def main() -> None:
         if code != 0 or not done.exists():
             continue
         summary = json.loads(done.read_text())["summary"]
-        x, y = success_curve(directory / "episodes.csv")
-        curves_by_task.setdefault(task, {}).setdefault(method, []).append((x, y))
+        x, y = success_curve(directory / "episodes.csv", window=WINDOW)
+        # Plot only full windows: the first few episodes' rates are too noisy to mean anything.
+        curves_by_task.setdefault(task, {}).setdefault(method, []).append((x[WINDOW:], y[WINDOW:]))
         summary["steps_to_0.9"] = steps_to_threshold(x, y, 0.9)
+        summary["first_window_success"] = float(y[WINDOW]) if len(y) > WINDOW else float("nan")
+        # Area under the training curve, normalised by the budget: mean rolling success over env steps.
+        summary["auc"] = float(np.trapezoid(y, x) / x[-1]) if len(x) > 1 else float("nan")
         summaries.append(summary)
         with open(directory / "episodes.csv") as f:
             for r in csv.DictReader(f):
@@ -114,8 +127,13 @@ def main() -> None:
         "",
         "Final evaluation: 100 episodes per run with the trained (stochastic) policy; mean ± std over seeds.",
         "",
-        "| task | method | seeds | env steps | eval success | env steps to 0.9 training success (per seed) | env steps/s |",
-        "|---|---|---|---|---|---|---|",
+        f"Training success is the rate over the last {WINDOW} training episodes; \"first {WINDOW}\" is that rate "
+        f"over each run's first {WINDOW} episodes (before learning has had much effect); AUC is the mean of the "
+        "training success curve over the env-step budget.",
+        "",
+        f"| task | method | seeds | env steps | eval success | first {WINDOW} episodes success | training AUC | "
+        "env steps to 0.9 training success (per seed) | env steps/s |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for task in args.tasks:
         for method in args.methods:
@@ -124,8 +142,11 @@ def main() -> None:
                 continue
             success = np.array([s["eval_success_rate"] for s in group])
             reach_steps = ", ".join("never" if s["steps_to_0.9"] is None else f"{s['steps_to_0.9']:.0f}" for s in group)
+            first = np.array([s["first_window_success"] for s in group])
+            auc = np.array([s["auc"] for s in group])
             lines.append(f"| {task} | {method} | {len(group)} | {group[0]['env_steps']} | {success.mean():.2f} ± "
-                         f"{success.std():.2f} | {reach_steps} | "
+                         f"{success.std():.2f} | {first.mean():.2f} ± {first.std():.2f} | "
+                         f"{auc.mean():.2f} ± {auc.std():.2f} | {reach_steps} | "
                          f"{np.mean([s['env_steps_per_second'] for s in group]):.0f} |")
     lines += ["", "Learning curves: " + ", ".join(f"`learning_curves_{t}.png`" for t in curves_by_task)]
     (out / "summary.md").write_text("\n".join(lines) + "\n")

@@ -1,23 +1,25 @@
 """Scripted Franka Kitchen controller: waypoints around each object, followed by inverse kinematics.
 
-Every subtask is a short list of phases (back off, travel, approach the handle or knob,
-grip, move the object's joint to its goal, release, retreat). Each step the current
-phase gives an end-effector target (position, orientation, gripper); damped least
-squares on MuJoCo's site Jacobian turns the Cartesian error into joint velocities, and
-those into the 9 joint-velocity actions ``FrankaKitchen-v1`` takes.
+Every subtask is a short script of phases: back away from wherever the hand is, swing the
+arm (in joint space) to a configuration a little way in front of the object, come in along
+a straight line to the handle or knob, grip, move the object's joint past its goal while the
+hand follows the part, release, retreat. A drive that falls short (a slipped grip) starts
+over from the approach, twice at most. The kettle is gripped by its handle, lifted, carried
+to the top-left burner and put down. Cartesian phases use damped least squares on MuJoCo's
+site Jacobian of the gripper site ``end_effector``.
 
-How the environment uses an action (``FrankaRobot.step``): ``a`` is clipped to [-1, 1],
-scaled by ``act_rng`` (2) and the position actuators get the target
-``q_observed + 2 a dt`` (dt = 40 × 2 ms = 0.08 s). The arm's joints are heavily damped
-(damping ``b``), so a held offset ``Δ`` gives the steady velocity ``kp Δ / b``: the
-controller inverts that (and adds the offset that holds the arm against gravity), so
-its actions are joint-velocity commands in rad/s.
-
-The controller reads the true simulator state (``data``), not the noisy observation.
+How the environment turns an action into motion (``FrankaRobot.step``): ``a`` is clipped
+to [-1, 1] and the joint position actuators get the target ``q_observed + act_rng·a·dt``
+(act_rng = 2, dt = 40 × 2 ms). The arm's joints are heavily damped (damping ``b``), so a
+held target offset ``Δ`` gives the steady velocity ``kp Δ / b``; the controller inverts
+that, adding the offset that holds the arm against gravity, so its joint velocities
+(rad/s) become actions. The controller reads the true simulator state (``data``), not the
+noisy observation.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import mujoco
@@ -29,62 +31,100 @@ from ptgm.domains.kitchen.env import SUBTASKS
 __all__ = ["SUBTASKS", "KitchenScriptedController", "play_episode_plan"]
 
 EE_SITE = "end_effector"
-#: Gripper pointing into an object whose front faces -y of ``frame``: site z (approach) along
-#: frame +y, fingers (site y) along frame +x, site x along frame +z.
-_R_FORWARD = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
-#: Gripper pointing along +y with the fingers above and below (pinches the kettle's horizontal handle).
-_R_FORWARD_VERTICAL_FINGERS = np.array([[-1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+OPEN, CLOSED = 1.0, -1.0  # gripper actions
 
-# Cartesian servo: fraction of the error closed per second, and speed limits.
+# Cartesian servo: share of the error closed per second, speed limits, damping.
 POS_GAIN = 5.0
 ROT_GAIN = 4.0
 MAX_SPEED = 0.45  # m/s
+APPROACH_SPEED = 0.15  # m/s for the last centimetres to a handle
 MAX_ROT_SPEED = 1.5  # rad/s
 ROT_WEIGHT = 0.3  # metres per radian: position accuracy matters more than orientation
 IK_DAMPING = 0.05
-POSTURE_GAIN = 0.5  # 1/s, pulls the redundant degree of freedom towards a comfortable posture
+POSTURE_GAIN = 0.5  # 1/s, pulls the redundant degree of freedom towards the subtask's posture
 JOINT_MARGIN = 0.05  # rad kept from each joint bound
-#: Comfortable arm posture (the environment's initial one).
-REST_POSTURE = np.array([0.15, -1.77, 1.84, -2.48, 0.26, 0.71, 1.6])
-#: Travel height: above the kettle and an open microwave door.
-TRAVEL_Z = 2.02
-#: Kettle position that completes the subtask (OBS_ELEMENT_GOALS["kettle"][:3]), aimed at slightly short of it.
-KETTLE_TARGET = np.array([-0.23, 0.72, 1.626])
+# Joint-space moves.
+JOINT_GAIN = 4.0  # 1/s
+MAX_JOINT_SPEED = 1.2  # rad/s
+# Driving an object's joint.
+LEAD_DISTANCE = 0.05  # m the reference pose may run ahead of the part (sets the pushing force)
+MAX_DRIVE_RATE = 1.2  # rad/s (or m/s) at which a joint's reference moves at most
+STALL_STEPS, STALL_MOTION = 10, 0.01  # a part that moved less than this in that many steps has stalled...
+STALL_REACH = 0.02  # ...if the hand is this close (m; ×5 in rad) to where it was sent, or moved less
+RETRIES = 2  # times a subtask starts over from the approach after a drive that fell short
+BACK_OFF = 0.1  # m the hand backs away (against its pointing direction) before anything else
+STAGING = 0.15  # m short of the pre-approach point where the arm's joint-space swing ends
+RETREAT = 0.15  # m it backs away after letting go: the fingers reach 5 cm past the gripper site
+IK_ITERATIONS = 80  # kinematic iterations to find the configuration in front of an object
+
+#: Gripper pointing along +y of a frame, fingers opening along its x (horizontal), site x along its z.
+_R_FORWARD = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+_X, _Z = np.array([1.0, 0.0, 0.0]), np.array([0.0, 0.0, 1.0])
 
 
 @dataclass(frozen=True)
 class _Articulated:
-    """How to operate one articulated object: grip (or push at) a site, then drive a joint.
+    """How to operate one articulated part: bring the gripper to a site, then drive the part's joint.
 
-    Offsets are in the frame of ``frame_body`` (a body that does not move with the joint), whose
-    -y is the object's front.
+    ``contact`` is in the frame of ``frame_body``, a body that does not move with the joint and
+    whose -y is the object's front. ``posture`` is an arm configuration at the contact pose, well
+    inside the joint limits along the whole motion (found by inverse kinematics from many random
+    starts); the arm swings near it before approaching and its redundancy is pulled towards it.
     """
 
     joint: str
     site: str
     frame_body: str
-    target: float  # joint value to drive to: past the goal, inside the joint's range
-    grasp: bool
+    target: float  # where the reference runs to: past the goal, inside the joint's range
+    finish: float  # joint value that ends the drive: past the environment's threshold with a margin
+    approach_gripper: float  # open to grip (closed hands push)
+    drive_gripper: float  # closed on a grip; open hands turn knobs with rigid fingers
     contact: tuple[float, float, float]  # end-effector position relative to the site
-    speed: float  # m/s of the contact point while driving
-    follow_rotation: float  # how much of the part's rotation the gripper follows (1: knobs; less for round handles)
+    speed: float  # m/s of the end effector while driving
+    follow_rotation: float  # share of the part's rotation the gripper turns with (unless ``twist``)
+    posture: tuple[float, ...]
+    pitch: float = 0.0  # rad the gripper points below horizontal
+    roll: float = 0.0  # rad the gripper is turned about its axis (two fingers look alike at ±π)
+    yaw: float = 0.0  # rad the approach direction is turned to the left of straight at the front
+    twist: bool = False  # drive by turning the hand in place about its own axis (knobs)
     standoff: float = 0.12
 
 
 _OBJECTS: dict[str, _Articulated] = {
-    "microwave": _Articulated("microwave", "microhandle_site", "microroot", -1.0, True,
-                              (0.0, -0.005, 0.0), 0.25, 0.5),
-    "hinge cabinet": _Articulated("right_hinge_cabinet", "hinge_site2", "hingecab", 1.52, True,
-                                  (0.0, -0.005, 0.0), 0.25, 0.0),
-    "slide cabinet": _Articulated("slide_cabinet", "slide_site", "slide", 0.42, True,
-                                  (0.0, -0.005, 0.0), 0.25, 0.0),
-    "bottom burner": _Articulated("knob_Joint_2", "knob2_site", "ovenroot", -1.05, True,
-                                  (0.0, -0.035, 0.0), 0.1, 1.0),
-    "top burner": _Articulated("knob_Joint_4", "knob4_site", "ovenroot", -1.05, True,
-                               (0.0, -0.035, 0.0), 0.1, 1.0),
-    "light switch": _Articulated("light_switch", "light_site", "hoodroot", -0.7, False,
-                                 (0.045, -0.03, 0.0), 0.15, 0.0),
+    # Round handles: grip and pull along the door's (drawer's) path; the handle may roll in the grip.
+    "microwave": _Articulated("microwave", "microhandle_site", "microroot", -0.8, -0.6, OPEN, CLOSED,
+                              (0.0, -0.005, 0.0), 0.25, 0.5, (-1.5, -1.58, 2.09, -1.34, -0.33, 1.55, 1.8),
+                              pitch=0.5),
+    "hinge cabinet": _Articulated("right_hinge_cabinet", "hinge_site2", "hingecab", 1.5, 1.3, OPEN, CLOSED,
+                                  (0.0, -0.005, 0.0), 0.25, 0.0, (-1.85, -0.81, 1.9, -0.63, -0.19, 0.82, 0.9)),
+    # Approached from the front right: an open hinge-cabinet door swings out just left of this handle.
+    "slide cabinet": _Articulated("slide_cabinet", "slide_site", "slide", 0.4, 0.3, OPEN, CLOSED,
+                                  (0.0, -0.005, 0.0), 0.25, 0.0, (1.67, -0.74, -1.05, -1.76, 0.12, 1.31, -0.73),
+                                  yaw=0.8),
+    # Knobs: the open fingers straddle the bar and the wrist turns. Open fingers sit at their joint
+    # limit, so they push rigidly (closed fingers grip too softly to turn a knob). The bar engages
+    # after ~0.6-0.8 rad of turning, hence a reference well past the goal. The hand is upside down
+    # (roll -π) so the last wrist joint starts far from its limit in the turning direction, points
+    # slightly up and turns in place (twist), which keeps the wrist below an open hinge-cabinet door.
+    "bottom burner": _Articulated("knob_Joint_2", "knob2_site", "ovenroot", -2.1, -0.8, OPEN, OPEN,
+                                  (0.0, -0.04, 0.0), 0.1, 1.0, (-1.23, -0.96, 1.58, -2.18, -2.32, 0.81, 0.24),
+                                  pitch=-0.4, roll=-np.pi, twist=True),
+    "top burner": _Articulated("knob_Joint_4", "knob4_site", "ovenroot", -2.1, -0.8, OPEN, OPEN,
+                               (0.0, -0.04, 0.0), 0.1, 1.0, (-1.14, -0.82, 1.37, -2.07, -2.43, 0.97, 0.12),
+                               pitch=-0.4, roll=-np.pi, twist=True),
+    # The switch's lever turns about a vertical axis: push it to the left with a closed hand.
+    "light switch": _Articulated("light_switch", "light_site", "hoodroot", -0.7, -0.6, CLOSED, CLOSED,
+                                 (0.05, -0.015, 0.0), 0.15, 0.0, (0.29, 0.02, 0.29, -2.04, -2.19, 0.83, 2.34)),
 }
+
+# The kettle: gripped by its (horizontal) handle from the front with the fingers above and below it,
+# so the lower finger carries the weight; lifted, carried over the top-left burner and put down.
+KETTLE_ROLL = np.pi / 2
+KETTLE_POSTURE = (-0.94, -1.0, 2.24, -2.56, -1.69, 0.71, -1.35)
+#: Where the kettle is put: the goal (OBS_ELEMENT_GOALS["kettle"][:3]) a little short of the wall, and
+#: 1 cm below where it rests, so the hand presses it onto the burner and no finger still carries it.
+KETTLE_TARGET = np.array([-0.23, 0.72, 1.61])
+KETTLE_LIFT = 0.08
 
 
 def play_episode_plan(rng: np.random.Generator) -> list[str]:
@@ -112,52 +152,72 @@ def _axis_rotation(axis: np.ndarray, angle: float) -> np.ndarray:
     return mat.reshape(3, 3)
 
 
-class _Phase:
-    """One step of a subtask's script: an end-effector target and when it is finished."""
+Pose = tuple[np.ndarray, np.ndarray]  # position (3,), rotation matrix (3, 3)
 
+
+class _Phase:
+    """One step of a script: arm joint velocities each step, a gripper command, and when it is over."""
+
+    gripper = OPEN
     max_steps = 40
-    gripper = 1.0  # +1 open, -1 close
 
     def begin(self, ctrl: KitchenScriptedController) -> None:
         """Called when the phase becomes current."""
 
-    def target(self, ctrl: KitchenScriptedController) -> tuple[np.ndarray, np.ndarray]:
+    def velocity(self, ctrl: KitchenScriptedController) -> np.ndarray:
         raise NotImplementedError
 
-    def finished(self, ctrl: KitchenScriptedController, pos_err: float, rot_err: float) -> bool:
+    def finished(self, ctrl: KitchenScriptedController) -> bool:
         raise NotImplementedError
 
 
 class _Move(_Phase):
-    """Go to a pose given by a function of the simulator state (evaluated once, when the phase begins)."""
+    """Go to a pose computed from the simulator state when the phase begins."""
 
-    def __init__(self, pose, gripper: float = 1.0, tol: float = 0.02, rot_tol: float = 0.15,
-                 max_steps: int = 40, speed: float = MAX_SPEED, hold: int = 0):
+    def __init__(self, pose: Callable[[KitchenScriptedController], Pose], gripper: float = OPEN, tol: float = 0.02,
+                 rot_tol: float = 0.15, max_steps: int = 40, speed: float = MAX_SPEED, hold: int = 0):
         self.pose, self.gripper, self.tol, self.rot_tol = pose, gripper, tol, rot_tol
         self.max_steps, self.speed, self.hold = max_steps, speed, hold
-        self._goal: tuple[np.ndarray, np.ndarray] | None = None
 
     def begin(self, ctrl):
-        self._goal = self.pose(ctrl)
+        self._pos, self._rot = self.pose(ctrl)
 
-    def target(self, ctrl):
-        return self._goal
+    def velocity(self, ctrl):
+        return ctrl.ik_velocity(ctrl.data, self._pos, self._rot, self.speed)
 
-    def finished(self, ctrl, pos_err, rot_err):
-        # ``hold`` keeps the phase for a few steps, e.g. while the fingers close.
-        return ctrl.phase_steps >= self.hold and pos_err < self.tol and rot_err < self.rot_tol
+    def finished(self, ctrl):
+        # ``hold`` keeps the phase a few steps, e.g. while the fingers close.
+        return (ctrl.phase_steps >= self.hold and np.linalg.norm(self._pos - ctrl.ee_pos) < self.tol
+                and np.linalg.norm(_rotation_error(self._rot, ctrl.ee_rot)) < self.rot_tol)
+
+
+class _JointMove(_Phase):
+    """Swing the arm to a joint configuration computed when the phase begins."""
+
+    def __init__(self, goal: Callable[[KitchenScriptedController], np.ndarray], gripper: float = OPEN,
+                 tol: float = 0.05, max_steps: int = 50):
+        self.goal, self.gripper, self.tol, self.max_steps = goal, gripper, tol, max_steps
+
+    def begin(self, ctrl):
+        self._q = self.goal(ctrl)
+
+    def velocity(self, ctrl):
+        return np.clip(JOINT_GAIN * (self._q - ctrl.data.qpos[:7]), -MAX_JOINT_SPEED, MAX_JOINT_SPEED)
+
+    def finished(self, ctrl):
+        return np.abs(self._q - ctrl.data.qpos[:7]).max() < self.tol
 
 
 class _Drive(_Phase):
-    """Move an object's joint to a value while keeping the gripper's pose fixed relative to the moving part.
+    """Move an object's joint while keeping the gripper's pose fixed relative to the moving part.
 
-    A reference joint value runs ahead of the real one by at most ``lead``; the gripper is sent to
-    where it would be if the part were at the reference, so it pulls (or pushes) the part along
-    its own path, whether the part is a door, a drawer, a knob or a switch.
+    A reference joint value runs ahead of the real one (by at most ``LEAD_DISTANCE`` at the
+    gripper); the gripper is sent to where it would be if the part were at the reference, so it
+    pulls or pushes the part along the part's own path: door, drawer, knob or switch alike.
     """
 
-    def __init__(self, spec: _Articulated, gripper: float, max_steps: int = 60):
-        self.spec, self.gripper, self.max_steps = spec, gripper, max_steps
+    def __init__(self, spec: _Articulated, max_steps: int = 120):
+        self.spec, self.gripper, self.max_steps = spec, spec.drive_gripper, max_steps
 
     def begin(self, ctrl):
         m, d = ctrl.model, ctrl.data
@@ -165,51 +225,76 @@ class _Drive(_Phase):
         self._body = m.jnt_bodyid[self._jnt]
         self._hinge = m.jnt_type[self._jnt] == mujoco.mjtJoint.mjJNT_HINGE
         self._qadr = m.jnt_qposadr[self._jnt]
-        self._ref = float(d.qpos[self._qadr])
-        # Gripper pose in the moving body's frame, kept while driving.
+        self._ref = self._start = float(d.qpos[self._qadr])
         body_rot = d.xmat[self._body].reshape(3, 3)
-        self._rel_pos = body_rot.T @ (ctrl.ee_pos - d.xpos[self._body])
-        self._start_q = self._ref
-        self._start_rot = ctrl.ee_rot
-        radius = np.linalg.norm(np.cross(d.xaxis[self._jnt], ctrl.ee_pos - d.xanchor[self._jnt])) if self._hinge else 1.0
-        self._step = self.spec.speed * ctrl.dt / max(radius, 0.03)
-        self._lead = 4 * self._step
+        self._rel_pos = body_rot.T @ (ctrl.ee_pos - d.xpos[self._body])  # gripper in the part's frame
+        self._start_pos, self._start_rot = ctrl.ee_pos, ctrl.ee_rot
+        radius = 1.0
+        if self._hinge:
+            radius = max(np.linalg.norm(np.cross(d.xaxis[self._jnt], ctrl.ee_pos - d.xanchor[self._jnt])), 1e-3)
+        self._step = min(self.spec.speed / radius, MAX_DRIVE_RATE) * ctrl.dt
+        self._lead = LEAD_DISTANCE / radius
+        self._history: list[tuple[float, np.ndarray, np.ndarray]] = []
+        self._reached = False
+        self._pos, self._rot = ctrl.ee_pos, ctrl.ee_rot
 
     def _q(self, ctrl) -> float:
         return float(ctrl.data.qpos[self._qadr])
 
-    def target(self, ctrl):
+    def velocity(self, ctrl):
         d = ctrl.data
         q = self._q(ctrl)
-        sign = np.sign(self.spec.target - q)
+        sign = np.sign(self.spec.target - self._ref)
         self._ref = float(np.clip(self._ref + sign * self._step, q - self._lead, q + self._lead))
         self._ref = min(self._ref, self.spec.target) if sign > 0 else max(self._ref, self.spec.target)
+        axis, rot = d.xaxis[self._jnt], self._start_rot
+        if self.spec.twist:
+            # Turn the hand in place about its own axis (the part's axis, give or take the approach's
+            # tilt), so the wrist stays where it is.
+            hand_axis = rot[:, 2] * np.sign(rot[:, 2] @ axis)
+            self._pos, self._rot = self._start_pos, _axis_rotation(hand_axis, self._ref - self._start) @ rot
+            return ctrl.ik_velocity(d, self._pos, self._rot, MAX_SPEED)
         delta = self._ref - q
-        body_rot = d.xmat[self._body].reshape(3, 3)
-        body_pos = d.xpos[self._body]
-        axis = d.xaxis[self._jnt]
+        body_rot, body_pos = d.xmat[self._body].reshape(3, 3), d.xpos[self._body]
         if self._hinge:
             turn = _axis_rotation(axis, delta)
             anchor = d.xanchor[self._jnt]
             body_pos = anchor + turn @ (body_pos - anchor)
             body_rot = turn @ body_rot
+            rot = _axis_rotation(axis, self.spec.follow_rotation * (self._ref - self._start)) @ rot
         else:
             body_pos = body_pos + axis * delta
-        pos = body_pos + body_rot @ self._rel_pos
-        rot = self._start_rot
-        if self._hinge:
-            rot = _axis_rotation(axis, self.spec.follow_rotation * (self._ref - self._start_q)) @ rot
-        return pos, rot
+        self._pos, self._rot = body_pos + body_rot @ self._rel_pos, rot
+        return ctrl.ik_velocity(d, self._pos, rot, MAX_SPEED)
 
-    def finished(self, ctrl, pos_err, rot_err):
-        return abs(self._q(ctrl) - self.spec.target) < 0.03
+    @property
+    def reached(self) -> bool:
+        return self._reached
+
+    def finished(self, ctrl):
+        q = self._q(ctrl)
+        self._reached = (q - self.spec.finish) * np.sign(self.spec.target - self.spec.finish) >= 0
+        if self._reached:
+            return True
+        # Stalled: the part has stopped, and the hand either got where it was sent (a slipped grip) or
+        # has stopped too (stuck). A hand that moves, or is still short of its target, is working on it.
+        pos, rot = ctrl.ee_pos, ctrl.ee_rot
+        self._history.append((q, pos, rot))
+        if len(self._history) <= STALL_STEPS:
+            return False
+        q_then, pos_then, rot_then = self._history[-STALL_STEPS - 1]
+        at_target = (np.linalg.norm(self._pos - pos) < STALL_REACH
+                     and np.linalg.norm(_rotation_error(self._rot, rot)) < 5 * STALL_REACH)
+        still = (np.linalg.norm(pos - pos_then) < STALL_REACH
+                 and np.linalg.norm(_rotation_error(rot, rot_then)) < 5 * STALL_REACH)
+        return abs(q - q_then) < STALL_MOTION and (at_target or still)
 
 
 class KitchenScriptedController:
     """Performs one Kitchen subtask at a time from the arm's current pose.
 
     Args:
-        env: the Kitchen environment (``FrankaKitchen-v1``'s ``KitchenEnv`` or PTGM's wrapper of it);
+        env: the Kitchen environment (``FrankaKitchen-v1``'s ``KitchenEnv``, or PTGM's wrapper of it);
             its ``unwrapped`` must expose the MuJoCo ``model`` and ``data``.
         rng: source of the action noise.
         action_noise: standard deviation of the Gaussian noise added to every action (before clipping),
@@ -228,17 +313,17 @@ class KitchenScriptedController:
         self._site = m.site(EE_SITE).id
         self._jacp = np.zeros((3, m.nv))
         self._jacr = np.zeros((3, m.nv))
-        # Joint-target offset per unit action, and the steady joint velocity that offset gives.
-        self._offset_per_action = robot.act_rng[:7] * self.dt
-        kp = m.actuator_gainprm[:7, 0]
-        self._kp_offset = kp * self._offset_per_action
-        self._vel_per_action = self._kp_offset / m.dof_damping[:7]
+        self._scratch = mujoco.MjData(m)  # for planning configurations without touching the simulation
+        # Actuator force per unit action at a standstill: kp × (target offset per unit action).
+        self._force_per_action = m.actuator_gainprm[:7, 0] * robot.act_rng[:7] * self.dt
         # The environment clips targets to its own bounds as well as the model's joint ranges.
         self._q_low = np.maximum(m.jnt_range[:7, 0], robot.robot_pos_bound[:7, 0]) + JOINT_MARGIN
         self._q_high = np.minimum(m.jnt_range[:7, 1], robot.robot_pos_bound[:7, 1]) - JOINT_MARGIN
+        self._posture = np.zeros(7)
         self._subtask: str | None = None
         self._phases: list[_Phase] = []
         self._index = 0
+        self._retries = 0
         self.phase_steps = 0
 
     # -- state ------------------------------------------------------------------------
@@ -251,19 +336,15 @@ class KitchenScriptedController:
         return self.data.site_xmat[self._site].reshape(3, 3).copy()
 
     @property
-    def subtask(self) -> str | None:
-        return self._subtask
-
-    @property
     def done(self) -> bool:
         """Whether the current subtask's script has finished (successfully or not)."""
         return self._index >= len(self._phases)
 
     def subtask_completed(self, observation: np.ndarray) -> bool:
-        """The environment's completion check for the current subtask on ``observation``.
+        """The environment's completion check for the current subtask, on ``observation``.
 
-        The check compares the subtask's object joints with their goal (norm < ``BONUS_THRESH``);
-        object joint ``i`` of ``qpos`` is entry ``i + 9`` of the observation (after the robot velocities).
+        The subtask's object joints must be within ``BONUS_THRESH`` (norm) of their goal; object joint
+        ``i`` of ``qpos`` is entry ``i + 9`` of the observation (it follows the robot's 9 velocities).
         """
         if self._subtask is None:
             return False
@@ -278,6 +359,7 @@ class KitchenScriptedController:
         self._subtask = subtask
         self._phases = self._kettle_script() if subtask == "kettle" else self._articulated_script(_OBJECTS[subtask])
         self._index = 0
+        self._retries = RETRIES
         self._begin_phase()
 
     def _frame(self, body: str) -> np.ndarray:
@@ -286,79 +368,87 @@ class KitchenScriptedController:
     def _site_pos(self, site: str) -> np.ndarray:
         return self.data.site_xpos[self.model.site(site).id].copy()
 
-    def _leave_phases(self) -> list[_Phase]:
-        """Back away from whatever the gripper is at, then rise to travel height."""
+    def _configuration_at(self, pos: np.ndarray, rot: np.ndarray) -> np.ndarray:
+        """Arm configuration that puts the gripper at ``pos``/``rot``, found from the subtask's posture."""
+        scratch = self._scratch
+        scratch.qpos[:] = self.data.qpos
+        scratch.qpos[:7] = self._posture
+        for _ in range(IK_ITERATIONS):
+            mujoco.mj_kinematics(self.model, scratch)
+            mujoco.mj_comPos(self.model, scratch)
+            scratch.qpos[:7] += self.ik_velocity(scratch, pos, rot, np.inf) * self.dt
+        return scratch.qpos[:7].copy()
+
+    def _leave(self, pre: np.ndarray, rot: np.ndarray, direction: np.ndarray) -> list[_Phase]:
+        """Back away from whatever the hand is at, then swing the arm (in joint space) to the configuration
+        that holds the hand ``STAGING`` short of ``pre`` along the approach ``direction``; the hand then
+        comes in along a straight line, on which nothing but the target object lies."""
         def back_off(ctrl):
-            rot = ctrl.ee_rot
-            return ctrl.ee_pos - 0.08 * rot[:, 2], rot
+            hand = ctrl.ee_rot
+            return ctrl.ee_pos - BACK_OFF * hand[:, 2], hand
 
-        return [_Move(back_off, tol=0.03, rot_tol=np.inf, max_steps=12)]
+        return [_Move(back_off, tol=0.02, rot_tol=np.inf, max_steps=15),
+                _JointMove(lambda c: c._configuration_at(pre - STAGING * direction, rot))]
 
-    def _travel_phases(self, pre_pos: np.ndarray, rot: np.ndarray) -> list[_Phase]:
-        def travel(ctrl):
-            pos = ctrl.ee_pos
-            pos[2] = max(pos[2], TRAVEL_Z)
-            return pos, rot
+    @staticmethod
+    def _release_and_retreat(center: Callable[[KitchenScriptedController], Pose] | None = None) -> list[_Phase]:
+        """Open the hand, optionally centre it on what it held (so no finger drags it), and back away."""
+        hold = _Move(lambda c: (c.ee_pos, c.ee_rot), tol=np.inf, rot_tol=np.inf, max_steps=3, hold=3)
+        phases = [hold] if center is None else [hold, _Move(center, tol=0.004, rot_tol=np.inf, max_steps=6)]
+        return phases + [_Move(lambda c: (c.ee_pos - RETREAT * c.ee_rot[:, 2], c.ee_rot), tol=0.02,
+                               rot_tol=np.inf, max_steps=20)]
 
-        def above_pre(ctrl):
-            return np.array([pre_pos[0], pre_pos[1], max(pre_pos[2], TRAVEL_Z)]), rot
-
-        return [_Move(travel, tol=0.04, rot_tol=np.inf, max_steps=15),
-                _Move(above_pre, tol=0.04, rot_tol=0.3, max_steps=40)]
+    def _approach_poses(self, spec: _Articulated) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Contact position, pre-approach position (``standoff`` in front of it) and gripper rotation."""
+        frame = self._frame(spec.frame_body)
+        joint = self.model.joint(spec.joint).id
+        if self.model.jnt_type[joint] == mujoco.mjtJoint.mjJNT_HINGE:
+            # Face the part as it is now (a door or knob already partly turned).
+            angle = float(self.data.qpos[self.model.jnt_qposadr[joint]])
+            frame = _axis_rotation(self.data.xaxis[joint], angle) @ frame
+        contact = self._site_pos(spec.site) + frame @ np.asarray(spec.contact)
+        facing = frame @ _axis_rotation(_Z, spec.yaw)
+        rot = facing @ _axis_rotation(_X, -spec.pitch) @ _R_FORWARD @ _axis_rotation(_Z, spec.roll)
+        return contact, contact - spec.standoff * facing[:, 1], rot
 
     def _articulated_script(self, spec: _Articulated) -> list[_Phase]:
-        frame = self._frame(spec.frame_body)
-        rot = frame @ _R_FORWARD
-        contact = self._site_pos(spec.site) + frame @ np.asarray(spec.contact)
-        pre = contact - spec.standoff * frame[:, 1]
-        grip = -1.0 if spec.grasp else -1.0  # a closed hand is also the better pusher
-        approach_grip = 1.0 if spec.grasp else -1.0
-        phases = self._leave_phases() + self._travel_phases(pre, rot)
-        phases += [
-            _Move(lambda c: (pre, rot), gripper=approach_grip, tol=0.015, rot_tol=0.1, max_steps=40),
-            _Move(lambda c: (contact, rot), gripper=approach_grip, tol=0.008, rot_tol=0.1, max_steps=30, speed=0.15),
+        self._posture = np.array(spec.posture)
+        contact, pre, rot = self._approach_poses(spec)
+        grip = spec.approach_gripper
+        phases = self._leave(pre, rot, (contact - pre) / np.linalg.norm(contact - pre)) + [
+            _Move(lambda c: (pre, rot), gripper=grip, tol=0.015, rot_tol=0.1, max_steps=30),
+            _Move(lambda c: (contact, rot), gripper=grip, tol=0.008, rot_tol=0.1, max_steps=30,
+                  speed=APPROACH_SPEED),
         ]
-        if spec.grasp:
-            phases.append(_Move(lambda c: (contact, rot), gripper=-1.0, tol=0.02, rot_tol=0.3, max_steps=8, hold=3))
-        phases.append(_Drive(spec, gripper=grip, max_steps=80))
-        phases += [
-            _Move(lambda c: (c.ee_pos, c.ee_rot), gripper=1.0, tol=np.inf, rot_tol=np.inf, max_steps=3, hold=3),
-            _Move(lambda c: (c.ee_pos - 0.12 * c.ee_rot[:, 2], c.ee_rot), gripper=1.0, tol=0.03, rot_tol=np.inf,
-                  max_steps=15),
-        ]
-        return phases
+        if spec.drive_gripper != grip:
+            phases.append(_Move(lambda c: (contact, rot), gripper=spec.drive_gripper, tol=0.02, rot_tol=0.3,
+                                max_steps=8, hold=3))
+        return phases + [_Drive(spec)] + self._release_and_retreat()
 
     def _kettle_script(self) -> list[_Phase]:
-        rot = _R_FORWARD_VERTICAL_FINGERS
-        handle = self._site_pos("kettle_site")
-        grasp = handle + np.array([0.0, -0.005, 0.0])
+        self._posture = np.array(KETTLE_POSTURE)
+        rot = _R_FORWARD @ _axis_rotation(_Z, KETTLE_ROLL)
+        kettle = self.model.body("kettle").id
+        handle_offset = np.array([0.0, -0.005, 0.0])
+        grasp = self._site_pos("kettle_site") + handle_offset
         pre = grasp - np.array([0.0, 0.12, 0.0])
-        kettle_body = self.model.body("kettle").id
+        lift = np.array([0.0, 0.0, KETTLE_LIFT])
         held: dict[str, np.ndarray] = {}
 
-        def remember_grasp(ctrl):
-            held["offset"] = ctrl.ee_pos - ctrl.data.xpos[kettle_body]
-            return ctrl.ee_pos + np.array([0.0, 0.0, 0.08]), rot
+        def lift_pose(ctrl):
+            held["offset"] = ctrl.ee_pos - ctrl.data.xpos[kettle]  # the grip, kept while carrying
+            return ctrl.ee_pos + lift, rot
 
-        def above_target(ctrl):
-            return KETTLE_TARGET + held["offset"] + np.array([0.0, 0.0, 0.08]), rot
-
-        def on_target(ctrl):
-            return KETTLE_TARGET + held["offset"] + np.array([0.0, 0.0, 0.01]), rot
-
-        phases = self._leave_phases() + self._travel_phases(pre, rot)
-        phases += [
-            _Move(lambda c: (pre, rot), tol=0.015, rot_tol=0.1, max_steps=40),
-            _Move(lambda c: (grasp, rot), tol=0.008, rot_tol=0.1, max_steps=30, speed=0.15),
-            _Move(lambda c: (grasp, rot), gripper=-1.0, tol=0.02, rot_tol=0.3, max_steps=8, hold=3),
-            _Move(remember_grasp, gripper=-1.0, tol=0.02, rot_tol=0.2, max_steps=20, speed=0.2),
-            _Move(above_target, gripper=-1.0, tol=0.02, rot_tol=0.2, max_steps=40, speed=0.25),
-            _Move(on_target, gripper=-1.0, tol=0.015, rot_tol=0.2, max_steps=20, speed=0.15),
-            _Move(lambda c: (c.ee_pos, c.ee_rot), gripper=1.0, tol=np.inf, rot_tol=np.inf, max_steps=3, hold=3),
-            _Move(lambda c: (c.ee_pos - 0.12 * c.ee_rot[:, 2], c.ee_rot), gripper=1.0, tol=0.03, rot_tol=np.inf,
-                  max_steps=15),
-        ]
-        return phases
+        return self._leave(pre, rot, np.array([0.0, 1.0, 0.0])) + [
+            _Move(lambda c: (pre, rot), tol=0.015, rot_tol=0.1, max_steps=30),
+            _Move(lambda c: (grasp, rot), tol=0.005, rot_tol=0.1, max_steps=30, speed=APPROACH_SPEED),
+            _Move(lambda c: (grasp, rot), gripper=CLOSED, tol=0.02, rot_tol=0.3, max_steps=8, hold=3),
+            _Move(lift_pose, gripper=CLOSED, tol=0.02, rot_tol=0.2, max_steps=20, speed=0.2),
+            _Move(lambda c: (KETTLE_TARGET + held["offset"] + lift, rot), gripper=CLOSED, tol=0.02, rot_tol=0.2,
+                  max_steps=40, speed=0.25),
+            _Move(lambda c: (KETTLE_TARGET + held["offset"], rot), gripper=CLOSED, tol=0.01, rot_tol=0.2,
+                  max_steps=15, speed=APPROACH_SPEED),
+        ] + self._release_and_retreat(lambda c: (c._site_pos("kettle_site") + handle_offset, c.ee_rot))
 
     # -- control ------------------------------------------------------------------------
     def _begin_phase(self) -> None:
@@ -369,59 +459,55 @@ class KitchenScriptedController:
     def __call__(self, observation: np.ndarray) -> np.ndarray:
         """The next action (9 joint velocities in [-1, 1], float32) for the current subtask."""
         del observation  # the true state is read from the simulator
-        gripper = 1.0
-        pos, rot = self.ee_pos, self.ee_rot
-        speed = MAX_SPEED
         while not self.done:
             phase = self._phases[self._index]
-            pos, rot = phase.target(self)
-            pos_err = float(np.linalg.norm(pos - self.ee_pos))
-            rot_err = float(np.linalg.norm(_rotation_error(rot, self.ee_rot)))
-            if self.phase_steps < phase.max_steps and not phase.finished(self, pos_err, rot_err):
-                gripper = phase.gripper
-                speed = getattr(phase, "speed", MAX_SPEED)
+            if self.phase_steps < phase.max_steps and not phase.finished(self):
                 break
+            if isinstance(phase, _Drive) and not phase.reached and self._retries > 0:
+                # The part slipped or stuck short of the goal: approach it again from where it is now.
+                self._retries -= 1
+                self._phases[self._index + 1:] = self._articulated_script(phase.spec)
             self._index += 1
             self._begin_phase()
+        if self.done:  # hold still with an open hand
+            qvel, gripper = np.zeros(7), OPEN
+        else:
+            qvel, gripper = phase.velocity(self), phase.gripper
         self.phase_steps += 1
         action = np.empty(9)
-        action[:7] = self._arm_action(pos, rot, speed)
+        # Velocity -> actuator force (damping × velocity, plus what holds the arm against gravity) -> action.
+        action[:7] = (qvel * self.model.dof_damping[:7] + self.data.qfrc_bias[:7]) / self._force_per_action
         action[7:] = gripper
         action += self.rng.normal(0.0, self.action_noise, 9)
         return np.clip(action, -1.0, 1.0).astype(np.float32)
 
-    def _arm_action(self, pos: np.ndarray, rot: np.ndarray, speed: float) -> np.ndarray:
-        """Arm actions that move the end effector towards ``pos``/``rot``."""
-        qvel = self.joint_velocity(pos, rot, speed)
-        # Velocity command -> target offset, plus the offset that holds the arm against gravity.
-        return (qvel * self.model.dof_damping[:7] + self.data.qfrc_bias[:7]) / self._kp_offset
+    def ik_velocity(self, data: mujoco.MjData, pos: np.ndarray, rot: np.ndarray, speed: float) -> np.ndarray:
+        """Arm joint velocities (rad/s) moving the gripper towards ``pos``/``rot``.
 
-    def joint_velocity(self, pos: np.ndarray, rot: np.ndarray, speed: float = MAX_SPEED) -> np.ndarray:
-        """Arm joint velocities (rad/s) towards ``pos``/``rot``: damped least squares on the site Jacobian."""
-        m, d = self.model, self.data
-        mujoco.mj_jacSite(m, d, self._jacp, self._jacr, self._site)
-        lin = POS_GAIN * (pos - self.ee_pos)
+        Damped least squares on the site Jacobian (position rows, and orientation rows weighted by
+        ``ROT_WEIGHT``); the redundant degree of freedom is pulled towards the subtask's posture, and a
+        joint that would pass its bound within a step is frozen there while the others are re-solved.
+        """
+        mujoco.mj_jacSite(self.model, data, self._jacp, self._jacr, self._site)
+        lin = POS_GAIN * (pos - data.site_xpos[self._site])
         norm = np.linalg.norm(lin)
         if norm > speed:
             lin *= speed / norm
-        ang = ROT_GAIN * _rotation_error(rot, self.ee_rot)
+        ang = ROT_GAIN * _rotation_error(rot, data.site_xmat[self._site].reshape(3, 3))
         norm = np.linalg.norm(ang)
         if norm > MAX_ROT_SPEED:
             ang *= MAX_ROT_SPEED / norm
         jac = np.vstack([self._jacp[:, :7], ROT_WEIGHT * self._jacr[:, :7]])
         twist = np.concatenate([lin, ROT_WEIGHT * ang])
-        q = d.qpos[:7]
+        q = data.qpos[:7]
         low, high = (self._q_low - q) / self.dt, (self._q_high - q) / self.dt
         qvel = np.zeros(7)
         free = np.ones(7, bool)
-        # Damped least squares; a joint that would pass its bound is frozen at it and the rest re-solved.
         for _ in range(3):
             j = jac[:, free]
             inv = np.linalg.inv(j @ j.T + IK_DAMPING**2 * np.eye(6))
-            rest = twist - jac[:, ~free] @ qvel[~free]
-            qvel[free] = j.T @ inv @ rest
-            # Spend the redundant degree of freedom on staying near a comfortable posture.
-            qvel[free] += (np.eye(free.sum()) - j.T @ inv @ j) @ (POSTURE_GAIN * (REST_POSTURE - q)[free])
+            qvel[free] = j.T @ inv @ (twist - jac[:, ~free] @ qvel[~free])
+            qvel[free] += (np.eye(free.sum()) - j.T @ inv @ j) @ (POSTURE_GAIN * (self._posture - q)[free])
             over = free & ((qvel < low) | (qvel > high))
             if not over.any():
                 break
