@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -148,7 +149,13 @@ def main() -> None:
                          f"{success.std():.2f} | {first.mean():.2f} ± {first.std():.2f} | "
                          f"{auc.mean():.2f} ± {auc.std():.2f} | {reach_steps} | "
                          f"{np.mean([s['env_steps_per_second'] for s in group]):.0f} |")
-    lines += ["", "Learning curves: " + ", ".join(f"`learning_curves_{t}.png`" for t in curves_by_task)]
+    for picture in ("goals.png", "projection.png"):  # the goal codebook these runs chose from
+        shutil.copy(Path(args.run_dir) / "codebook" / picture, out / f"codebook_{picture}")
+    shutil.copy(Path(args.run_dir) / "data" / "coverage.md", out / "dataset_coverage.md")
+    lines += ["", "Learning curves: " + ", ".join(f"`learning_curves_{t}.png`" for t in curves_by_task),
+              "", "Goal codebook: `codebook_goals.png` (the state nearest each K-means centre), "
+              "`codebook_projection.png` (2-D projection of goal features coloured by cluster); dataset coverage "
+              "(fraction of play episodes unlocking each achievement): `dataset_coverage.md`"]
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -13,11 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import torch
 from stable_baselines3.common.vec_env import DummyVecEnv
@@ -28,34 +30,78 @@ from ptgm.domains import get_domain
 from ptgm.hrl.train import TrainConfig, load_pretrained, train
 from ptgm.hrl.wrapper import GoalSelectionEnv, GoalSelectionVecEnv
 
+PARTS = ("env", "gen", "pretrain", "rl")
+DOMAIN, TASK = None, ""  # set by main(): the domain and task every environment measurement uses
 
-def env_steps_per_second(make_env, steps: int, seed: int = 0) -> float:
-    """Environment steps per second with uniformly random (high- or low-level) actions, resets included."""
-    env = make_env()
+
+class EnvClock(gym.Wrapper):
+    """Times the resets and steps of the task environment inside it.
+
+    Resets cost the same with or without the low-level policy, but a good low-level policy
+    ends task episodes sooner (resets more often) than random actions; and an agent that
+    walks around costs the simulator more per step than one jittering in place. So besides
+    plain throughput, the time spent in ``env.step`` itself is recorded: the environment's own
+    speed on exactly the trajectories the loop produced.
+    """
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self.reset_seconds, self.step_seconds, self.resets = 0.0, 0.0, 0
+
+    def reset(self, **kwargs):
+        start = time.perf_counter()
+        out = self.env.reset(**kwargs)
+        self.reset_seconds += time.perf_counter() - start
+        self.resets += 1
+        return out
+
+    def step(self, action):
+        start = time.perf_counter()
+        out = self.env.step(action)
+        self.step_seconds += time.perf_counter() - start
+        return out
+
+
+def _rates(steps: int, seconds: float, clocks: list[EnvClock]) -> dict:
+    reset_seconds = sum(c.reset_seconds for c in clocks)
+    return {"steps_per_s": steps / seconds, "steps_per_s_without_resets": steps / (seconds - reset_seconds),
+            "env_alone_steps_per_s": steps / sum(c.step_seconds for c in clocks),
+            "episodes": sum(c.resets for c in clocks), "steps": steps}
+
+
+def env_steps_per_second(make_env, steps: int, seed: int = 0) -> dict:
+    """Environment steps per second with uniformly random (high- or low-level) actions.
+
+    ``make_env(clock)`` builds the environment around ``clock`` (a :class:`EnvClock`-wrapped task env).
+    """
+    clock = EnvClock(DOMAIN.make_env(TASK))
+    env = make_env(clock)
     env.action_space.seed(seed)
+    start = time.perf_counter()
     env.reset(seed=seed)
     done_steps = 0
-    start = time.perf_counter()
     while done_steps < steps:
         _, _, terminated, truncated, info = env.step(env.action_space.sample())
         done_steps += int(info.get("env_steps", 1))
         if terminated or truncated:
             env.reset()
-    return done_steps / (time.perf_counter() - start)
+    return _rates(done_steps, time.perf_counter() - start, [clock])
 
 
-def vec_env_steps_per_second(vec_env, steps: int, seed: int = 0) -> float:
-    """The same for a VecEnv (SB3 auto-resets finished environments)."""
+def vec_env_steps_per_second(make_vec_env, n_envs: int, steps: int, seed: int = 0) -> dict:
+    """The same for a VecEnv built by ``make_vec_env(env_fns)`` (SB3 auto-resets finished environments)."""
+    clocks = [EnvClock(DOMAIN.make_env(TASK)) for _ in range(n_envs)]
+    start = time.perf_counter()
+    vec_env = make_vec_env([lambda c=c: c for c in clocks])
     vec_env.seed(seed)
     vec_env.action_space.seed(seed)
     vec_env.reset()
     done_steps = 0
-    start = time.perf_counter()
     while done_steps < steps:
         actions = np.stack([vec_env.action_space.sample() for _ in range(vec_env.num_envs)])
         *_, infos = vec_env.step(actions)
         done_steps += sum(int(info.get("env_steps", 1)) for info in infos)
-    return done_steps / (time.perf_counter() - start)
+    return _rates(done_steps, time.perf_counter() - start, clocks)
 
 
 def pretrain_samples_per_second(domain, run_dir: str, batch: int = 512, iters: int = 60) -> float:
@@ -83,6 +129,7 @@ def pretrain_samples_per_second(domain, run_dir: str, batch: int = 512, iters: i
 
 
 def main() -> None:
+    global DOMAIN, TASK
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--domain", default="crafter")
     parser.add_argument("--run-dir", default="", help="run with pre-trained pieces (default: the demo's)")
@@ -91,6 +138,7 @@ def main() -> None:
     parser.add_argument("--env-steps", type=int, default=20_000, help="steps per environment measurement")
     parser.add_argument("--gen-transitions", type=int, default=40_000)
     parser.add_argument("--rl-steps", type=int, default=20_000, help="env steps per RL training measurement")
+    parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS, help="measurements to run")
     parser.add_argument("--out", default="", help="output folder (default: results/DOMAIN)")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -98,69 +146,92 @@ def main() -> None:
     args.run_dir = args.run_dir or ("runs/demo" if args.domain == "crafter" else f"runs/demo-{args.domain}")
     args.task = args.task or domain.default_task
     args.out = args.out or f"results/{args.domain}"
+    DOMAIN, TASK = domain, args.task
     flat = domain.flat_baseline
-    results: dict = {"machine": f"{platform.machine()}, {torch.get_num_threads()} torch thread(s), "
-                                f"{__import__('os').cpu_count()} cores", "task": args.task}
+    command = ("python benchmarks/throughput.py " + " ".join(sys.argv[1:])).strip()
+    results: dict = {"command": command, "task": args.task, "machine": f"{platform.machine()}, "
+                     f"{torch.get_num_threads()} torch thread(s), {__import__('os').cpu_count()} cores"}
+    env_rows, other_rows = [], []
 
-    print("raw environment ...")
-    results["raw_env_steps_per_s"] = env_steps_per_second(lambda: domain.make_env(args.task), args.env_steps)
-    policy, codebook, _, _ = load_pretrained(args.run_dir)
-    print("goal-selection environment (low-level policy in the loop) ...")
-    results["hierarchical_env_steps_per_s"] = env_steps_per_second(
-        lambda: GoalSelectionEnv(domain.make_env(args.task), policy, codebook.goal_features, k=10), args.env_steps)
-    results["hierarchical_over_raw"] = results["hierarchical_env_steps_per_s"] / results["raw_env_steps_per_s"]
-    print(f"{args.n_envs} environments, raw and batched goal selection ...")
-    make_raw = [lambda: domain.make_env(args.task)] * args.n_envs
-    results["raw_vec_env_steps_per_s"] = vec_env_steps_per_second(DummyVecEnv(make_raw), args.env_steps)
-    results["hierarchical_vec_env_steps_per_s"] = vec_env_steps_per_second(
-        GoalSelectionVecEnv(make_raw, policy, codebook.goal_features, k=10), args.env_steps)
-    results["hierarchical_vec_over_raw_vec"] = (results["hierarchical_vec_env_steps_per_s"]
-                                                / results["raw_vec_env_steps_per_s"])
+    if "env" in args.parts:
+        policy, codebook, _, _ = load_pretrained(args.run_dir)
+        goals = codebook.goal_features
+        print("raw environment ...")
+        raw = env_steps_per_second(lambda env: env, args.env_steps)
+        print("goal-selection environment (low-level policy in the loop) ...")
+        hier = env_steps_per_second(lambda env: GoalSelectionEnv(env, policy, goals, k=10), args.env_steps)
+        print(f"{args.n_envs} environments, raw and batched goal selection ...")
+        raw_vec = vec_env_steps_per_second(DummyVecEnv, args.n_envs, args.env_steps)
+        hier_vec = vec_env_steps_per_second(lambda fns: GoalSelectionVecEnv(fns, policy, goals, k=10),
+                                            args.n_envs, args.env_steps)
+        results.update(raw_env=raw, hierarchical_env=hier, raw_vec_env=raw_vec, hierarchical_vec_env=hier_vec)
+        for name, r in [("raw env, random actions", raw),
+                        ("goal-selection env (random goals, low-level policy every step, k=10)", hier),
+                        (f"raw env, {args.n_envs} in a DummyVecEnv", raw_vec),
+                        (f"goal selection, {args.n_envs} envs, batched low-level policy (GoalSelectionVecEnv, "
+                         "as in training)", hier_vec)]:
+            env_rows.append(f"| {name} | {r['steps_per_s']:.0f} | {r['steps_per_s_without_resets']:.0f} | "
+                            f"{r['env_alone_steps_per_s']:.0f} | {r['steps'] / max(r['episodes'], 1):.0f} |")
+        for name, a, b in [("**hierarchical / raw, one environment**", hier, raw),
+                           (f"**hierarchical / raw, {args.n_envs} environments**", hier_vec, raw_vec)]:
+            env_rows.append(f"| {name} | {a['steps_per_s'] / b['steps_per_s']:.2f} | "
+                            f"{a['steps_per_s_without_resets'] / b['steps_per_s_without_resets']:.2f} | "
+                            f"{a['steps_per_s_without_resets'] / a['env_alone_steps_per_s']:.2f} (vs the env alone "
+                            "on the same trajectories) | |")
 
-    print("data generation (2 workers) ...")
-    with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        gen = generate(GenerateConfig(run_dir=tmp, domain=args.domain, transitions=args.gen_transitions,
-                                      shard_transitions=args.gen_transitions // 2, workers=2))
-        results["generation_transitions_per_s_incl_writing"] = gen["transitions"] / (time.perf_counter() - start)
-        results["generation_transitions_per_s_playing"] = gen["transitions_per_second"]
+    if "gen" in args.parts:
+        print("data generation (2 workers) ...")
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            gen = generate(GenerateConfig(run_dir=tmp, domain=args.domain, transitions=args.gen_transitions,
+                                          shard_transitions=args.gen_transitions // 2, workers=2))
+            results["generation_transitions_per_s_incl_writing"] = gen["transitions"] / (time.perf_counter() - start)
+            results["generation_transitions_per_s_playing"] = gen["transitions_per_second"]
+        other_rows += [
+            f"| data generation, 2 workers, playing only | {results['generation_transitions_per_s_playing']:.0f} "
+            "transitions/s |",
+            f"| data generation, 2 workers, incl. start-up and Minari writing | "
+            f"{results['generation_transitions_per_s_incl_writing']:.0f} transitions/s |"]
 
-    print("low-level pre-training ...")
-    results["pretrain_samples_per_s"] = pretrain_samples_per_second(domain, args.run_dir)
+    if "pretrain" in args.parts:
+        print("low-level pre-training ...")
+        results["pretrain_samples_per_s"] = pretrain_samples_per_second(domain, args.run_dir)
+        other_rows.append(f"| low-level pre-training (batch 512, 1 thread) | {results['pretrain_samples_per_s']:.0f} "
+                          "samples/s |")
 
-    print(f"RL training, PTGM vs flat {flat} ...")
-    with tempfile.TemporaryDirectory() as tmp:
-        import shutil
-        for stage in ["data", "lowlevel", "codebook", "prior"]:
-            shutil.copytree(Path(args.run_dir) / stage, Path(tmp) / stage)
-        for method in ["ptgm", flat]:
-            summary = train(TrainConfig(run_dir=tmp, domain=args.domain, task=args.task, method=method, env_steps=args.rl_steps,
-                                        eval_episodes=1, checkpoint_every=10**9))
-            results[f"train_{method}_env_steps_per_s"] = summary["env_steps_per_second"]
+    if "rl" in args.parts:
+        print(f"RL training, PTGM vs flat {flat} ...")
+        with tempfile.TemporaryDirectory() as tmp:
+            for stage in ["data", "lowlevel", "codebook", "prior"]:
+                shutil.copytree(Path(args.run_dir) / stage, Path(tmp) / stage)
+            for method in ["ptgm", flat]:
+                summary = train(TrainConfig(run_dir=tmp, domain=args.domain, task=args.task, method=method,
+                                            env_steps=args.rl_steps, eval_episodes=1, checkpoint_every=10**9))
+                results[f"train_{method}_env_steps_per_s"] = summary["env_steps_per_second"]
+        other_rows += [
+            f"| PTGM training (PPO over goals, 4 envs, {args.rl_steps} env steps) | "
+            f"{results['train_ptgm_env_steps_per_s']:.0f} env steps/s |",
+            f"| flat SB3 {flat.upper()} training (4 envs, {args.rl_steps} env steps) | "
+            f"{results[f'train_{flat}_env_steps_per_s']:.0f} env steps/s |",
+            f"| **PTGM / flat {flat.upper()} training** | "
+            f"{results['train_ptgm_env_steps_per_s'] / results[f'train_{flat}_env_steps_per_s']:.2f} |"]
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    command = "python benchmarks/throughput.py " + " ".join(sys.argv[1:])
-    results["command"] = command.strip()
     (out / "benchmarks.json").write_text(json.dumps(results, indent=2) + "\n")
-    lines = [
-        "# Throughput benchmarks", "", f"Command: `{results['command']}` (machine: {results['machine']}).", "",
-        "| measurement | value |", "|---|---|",
-        f"| raw {args.domain} env, random actions, resets included ({args.task}) | "
-        f"{results['raw_env_steps_per_s']:.0f} env steps/s |",
-        f"| goal-selection env (low-level policy every step, k=10) | "
-        f"{results['hierarchical_env_steps_per_s']:.0f} env steps/s |",
-        f"| hierarchical / raw, one environment | {results['hierarchical_over_raw']:.2f} |",
-        f"| raw env, {args.n_envs} in a DummyVecEnv | {results['raw_vec_env_steps_per_s']:.0f} env steps/s |",
-        f"| goal selection, {args.n_envs} envs, batched low-level policy (GoalSelectionVecEnv, as in training) | "
-        f"{results['hierarchical_vec_env_steps_per_s']:.0f} env steps/s |",
-        f"| hierarchical / raw, {args.n_envs} environments | {results['hierarchical_vec_over_raw_vec']:.2f} |",
-        f"| data generation, 2 workers, playing only | {results['generation_transitions_per_s_playing']:.0f} transitions/s |",
-        f"| data generation, 2 workers, incl. start-up and Minari writing | {results['generation_transitions_per_s_incl_writing']:.0f} transitions/s |",
-        f"| low-level pre-training (batch 512, 1 thread) | {results['pretrain_samples_per_s']:.0f} samples/s |",
-        f"| PTGM training (PPO over goals, 4 envs) | {results['train_ptgm_env_steps_per_s']:.0f} env steps/s |",
-        f"| flat SB3 {flat.upper()} training (4 envs) | {results[f'train_{flat}_env_steps_per_s']:.0f} env steps/s |",
-    ]
+    lines = ["# Throughput benchmarks", "", f"Command: `{command}` (machine: {results['machine']}; "
+             f"{args.domain}, task {args.task}).", ""]
+    if env_rows:
+        lines += ["Environment steps per second. \"Without resets\" leaves out the time in `reset()`, the same "
+                  "work with or without the low-level policy but more frequent when the policy finishes task "
+                  "episodes sooner than random actions do. \"Env alone\" is the time in the task environment's "
+                  "`step()` only, i.e. the simulator's speed on the very trajectories that loop produced (an agent "
+                  "that walks about costs the simulator more than random actions that jitter in place); the "
+                  "hierarchical loop's remaining time is the low-level policy and the wrapper.", "",
+                  "| environment loop | env steps/s | without resets | env alone | env steps / episode |",
+                  "|---|---|---|---|---|", *env_rows, ""]
+    if other_rows:
+        lines += ["| measurement | value |", "|---|---|", *other_rows]
     (out / "benchmarks.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
