@@ -40,6 +40,7 @@ def _config_from_args(cls: type, args: argparse.Namespace):
 
 
 def _commands() -> dict[str, tuple[str, type, Callable]]:
+    from ptgm.bench import BenchConfig, bench
     from ptgm.clustering.codebook import ClusterConfig, cluster
     from ptgm.data.generate import GenerateConfig, generate
     from ptgm.demo import DemoConfig, demo
@@ -56,6 +57,7 @@ def _commands() -> dict[str, tuple[str, type, Callable]]:
         "prior": ("train the goal prior π_p(goal | s)", PriorConfig, train_prior),
         "train": ("downstream RL on a task: ptgm, ptgm-no-prior, or flat ppo / sac", TrainConfig, train),
         "evaluate": ("evaluate a trained downstream policy", EvaluateConfig, evaluate),
+        "bench": ("every (task, method, seed) side by side: curves, summary table, plots", BenchConfig, bench),
     }
 
 

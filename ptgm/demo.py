@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
+from ptgm.bench import rolling_score
 from ptgm.clustering.codebook import ClusterConfig, cluster
 from ptgm.data.generate import GenerateConfig, generate
 from ptgm.domains import get_domain
@@ -50,21 +48,6 @@ class DemoConfig:
             self.methods = ("ptgm", get_domain(self.domain).flat_baseline)
 
 
-def success_curve(episodes_csv: Path, window: int = 20) -> tuple[np.ndarray, np.ndarray]:
-    """(env steps, success rate over the last ``window`` training episodes)."""
-    with open(episodes_csv) as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        return np.zeros(0), np.zeros(0)
-    steps = np.array([int(r["env_steps"]) for r in rows], float)
-    success = np.array([int(r["success"]) for r in rows], float)
-    cumulative = np.concatenate([[0.0], np.cumsum(success)])
-    idx = np.arange(1, len(success) + 1)
-    lo = np.maximum(idx - window, 0)
-    rate = (cumulative[idx] - cumulative[lo]) / (idx - lo)
-    return np.concatenate([[0.0], steps]), np.concatenate([[0.0], rate])
-
-
 def demo(config: DemoConfig) -> dict:
     start = time.perf_counter()
     common = dict(run_dir=config.run_dir, domain=config.domain, force=config.force, resume=config.resume)
@@ -75,15 +58,17 @@ def demo(config: DemoConfig) -> dict:
     cluster(ClusterConfig(n_clusters=config.n_clusters, **common))
     prior = train_prior(PriorConfig(steps=config.prior_steps, eval_every=500, **common))
     results, curves = [], {}
+    score = get_domain(config.domain).score
     for method in config.methods:
         for seed in range(config.seeds):
             tc = TrainConfig(task=config.task, method=method, env_steps=config.env_steps, seed=seed,
                              eval_episodes=config.eval_episodes, **common)
             results.append(train(tc))
-            curves.setdefault(method, []).append(success_curve(run_directory(tc) / "episodes.csv"))
+            curves.setdefault(method, []).append(rolling_score(run_directory(tc) / "episodes.csv", score))
     out = Path(config.run_dir)
-    plot_learning_curves(curves, out / "learning_curves.png",
-                         title=f"{config.domain} {config.task}: training success (last 20 episodes)")
+    label = "success rate" if score == "success" else "return"
+    plot_learning_curves(curves, out / "learning_curves.png", ylabel=label,
+                         title=f"{config.domain} {config.task}: training {label} (last 20 episodes)")
     minutes = (time.perf_counter() - start) / 60
     table = summary_markdown(config, data, low, prior, results, minutes)
     atomic_write_bytes(out / "summary.md", table.encode())

@@ -162,8 +162,11 @@ def prepare_stage(directory: Path, config: Any, force: bool, resume: bool, name:
             "Use another --run-dir (the default is runs/DOMAIN)."
         )
     if done is not None and not force:
-        if done["config"] != config_dict(config):
-            changed = sorted(k for k in config_dict(config) if done["config"].get(k) != config_dict(config)[k])
+        new = config_dict(config)
+        changed = sorted(k for k in new if done["config"].get(k) != new[k]
+                         # The same run directory, written once relative and once absolute, is no change.
+                         and not (k == "run_dir" and Path(done["config"][k]).resolve() == Path(new[k]).resolve()))
+        if changed:
             print(f"[{name}] note: reusing the finished stage in {directory}, whose settings differ in "
                   f"{', '.join(changed)}; pass --force to redo it with the new settings.")
         else:

@@ -30,7 +30,8 @@ class GenerateConfig:
 
     run_dir: str = field(default="", metadata={"help": "run directory; data goes to RUN_DIR/data (empty: runs/DOMAIN)"})
     domain: str = field(default="crafter", metadata={"help": "domain plug-in to play"})
-    transitions: int = field(default=100_000, metadata={"help": "transitions (environment steps) to record in all"})
+    transitions: int = field(default=0, metadata={
+        "help": "transitions (environment steps) to record in all (0: the domain's default, 1M Crafter, 150k Kitchen)"})
     max_episode_steps: int = field(default=1000, metadata={"help": "step limit of one play episode"})
     shard_transitions: int = field(default=10_000, metadata={"help": "transitions per shard (unit of checkpointing and parallel work)"})
     workers: int = field(default=2, metadata={"help": "parallel worker processes"})
@@ -40,6 +41,10 @@ class GenerateConfig:
 
     def __post_init__(self) -> None:
         fill_domain_defaults(self)
+        if self.transitions <= 0:
+            from ptgm.domains import get_domain
+
+            self.transitions = get_domain(self.domain).dataset_transitions
 
 
 DATASET_ID = "play-v0"

@@ -30,6 +30,12 @@ class Domain(ABC):
     flat_baseline: str = "ppo"
     #: Key of the flat observation in datasets with dictionary observations (e.g. D4RL kitchen).
     dataset_observation_key: str | None = None
+    #: Size of the play dataset ``ptgm generate`` records when not told (transitions).
+    dataset_transitions: int = 100_000
+    #: What learning curves and benchmark thresholds measure per training episode:
+    #: ``"success"`` (0/1) or ``"return"`` (e.g. subtasks completed), and the level that counts as solved.
+    score: str = "success"
+    score_threshold: float = 0.9
 
     @abstractmethod
     def task_names(self) -> list[str]:

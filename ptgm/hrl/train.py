@@ -61,7 +61,9 @@ class TrainConfig:
     gamma: float = field(default=0.0, metadata={"help": "discount (0: 0.95 high-level, 0.99 flat)"})
     ent_coef: float = field(default=0.01, metadata={"help": "PPO entropy bonus"})
     sac_learning_starts: int = field(default=5000, metadata={"help": "SAC: environment steps of random actions before learning"})
-    hidden: tuple[int, ...] = field(default=(256, 256), metadata={"help": "actor/critic hidden widths (match the prior)"})
+    hidden: tuple[int, ...] = field(default=(), metadata={
+        "help": "actor/critic hidden widths (empty: the prior's for ptgm, whose actor starts as a copy of it; "
+                "256 256 for flat baselines)"})
     eval_episodes: int = field(default=50, metadata={"help": "episodes of the final evaluation"})
     checkpoint_every: int = field(default=25_000, metadata={"help": "environment steps between checkpoints"})
     seed: int = field(default=0, metadata={"help": "random seed"})
@@ -210,7 +212,8 @@ def train(config: TrainConfig) -> dict:
     gamma = config.gamma or (0.95 if hierarchical else 0.99)
     common = dict(learning_rate=config.learning_rate, gamma=gamma, seed=config.seed, verbose=0, device="cpu",
                   tensorboard_log=str(out / "tb"))
-    net = dict(net_arch=dict(pi=list(config.hidden), vf=list(config.hidden)), activation_fn=torch.nn.ReLU)
+    hidden = list(config.hidden or (pieces[2].init_kwargs["hidden"] if hierarchical else (256, 256)))
+    net = dict(net_arch=dict(pi=hidden, vf=hidden), activation_fn=torch.nn.ReLU)
     ppo_kwargs = dict(
         common, n_steps=n_steps,
         # SB3 warns when a minibatch is larger than the rollout; tiny runs (tests) hit that.
@@ -218,7 +221,7 @@ def train(config: TrainConfig) -> dict:
         ent_coef=config.ent_coef, policy_kwargs=net,
     )
     sac_kwargs = dict(common, batch_size=256, learning_starts=config.sac_learning_starts,
-                      policy_kwargs=dict(net_arch=dict(pi=list(config.hidden), qf=list(config.hidden))))
+                      policy_kwargs=dict(net_arch=dict(pi=hidden, qf=hidden)))
     algorithm = {"sac": SAC, "ppo": PPO}.get(config.method, PTGMPPO)
     episodes, env_steps = [], 0
     ckpt = out / "checkpoint.zip"

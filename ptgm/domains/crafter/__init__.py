@@ -28,6 +28,7 @@ from ptgm.domains.crafter.player import CrafterScriptedPlayer
 class CrafterDomain(Domain):
     name = "crafter"
     default_task = "collect_wood"
+    dataset_transitions = 1_000_000  # the scale of the results in results/crafter (12 min on 2 cores)
     goal_dim = GOAL_DIM
     obs_dim = OBS_DIM
 

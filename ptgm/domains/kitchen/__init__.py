@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 
 # MuJoCo's offscreen rendering needs a GL backend chosen before mujoco is imported; EGL
 # works headless on these machines (osmesa is not installed).
 os.environ.setdefault("MUJOCO_GL", "egl")
+
+# gymnasium-robotics 1.4.2 prints a notice about the Adroit hand environments to stderr when
+# imported; it does not concern Kitchen and would repeat in every data-generation worker.
+with contextlib.redirect_stderr(io.StringIO()):
+    import gymnasium_robotics  # noqa: E402, F401
 
 import gymnasium as gym  # noqa: E402
 import numpy as np  # noqa: E402
@@ -71,6 +78,8 @@ class KitchenDomain(Domain):
     goal_dim = GOAL_DIM
     obs_dim = OBS_DIM
     flat_baseline = "sac"  # continuous joint-velocity actions, as in the paper's Kitchen baselines
+    dataset_transitions = 150_000  # the size of D4RL kitchen-mixed
+    score, score_threshold = "return", 3.0  # subtasks completed per episode; the paper's bar on mkbl
     dataset_observation_key = "observation"  # Minari/D4RL kitchen datasets store dict observations
 
     def task_names(self) -> list[str]:

@@ -1,0 +1,250 @@
+"""`ptgm bench`: every (task, method, seed) on one pre-trained run, side by side.
+
+The pre-training stages run once in the run directory (each reused when finished, resumed
+when interrupted); then every downstream run goes as its own `ptgm train` process,
+``parallel`` at a time (one per core), each checkpointed, so a stopped benchmark resumes
+where it was and finished runs are skipped. The results folder gets:
+
+- ``curves.csv``: every training episode of every run (env steps, return, length, success);
+- ``summary.md`` / ``summary.json``: per (task, method), mean ± std over seeds of the final
+  evaluation, the score of the first training episodes, the area under the training curve,
+  and the env steps at which the training curve first reaches the threshold;
+- ``learning_curves_TASK.png``: mean ± std bands per method;
+- copies of the goal codebook pictures and the dataset coverage the runs used.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ptgm.clustering.codebook import ClusterConfig, cluster
+from ptgm.data.generate import GenerateConfig, generate
+from ptgm.domains import get_domain
+from ptgm.hrl.train import METHODS, TrainConfig, run_directory
+from ptgm.lowlevel.train import PretrainConfig, pretrain
+from ptgm.plots import plot_learning_curves
+from ptgm.prior.train import PriorConfig, train_prior
+from ptgm.utils import PTGMError, atomic_write_bytes, atomic_write_json, fill_domain_defaults
+
+
+@dataclass
+class BenchConfig:
+    """Hyper-parameters of `ptgm bench`."""
+
+    run_dir: str = field(default="", metadata={"help": "run directory holding (or receiving) the pre-trained "
+                                                       "pieces and the RL runs (empty: runs/DOMAIN)"})
+    domain: str = field(default="crafter", metadata={"help": "domain plug-in"})
+    tasks: tuple[str, ...] = field(default=(), metadata={"help": "tasks (empty: the domain's default task)"})
+    methods: tuple[str, ...] = field(default=(), metadata={
+        "help": f"methods, of {', '.join(METHODS)} (empty: ptgm and the domain's flat baseline)"})
+    seeds: int = field(default=3, metadata={"help": "seeds per (task, method): 0 .. seeds-1"})
+    env_steps: int = field(default=100_000, metadata={"help": "environment-step budget of every run"})
+    transitions: int = field(default=0, metadata={"help": "play dataset size (0: the domain's default)"})
+    pretrain_steps: int = field(default=30_000, metadata={"help": "low-level policy gradient steps"})
+    n_clusters: int = field(default=64, metadata={"help": "number of cluster goals"})
+    prior_steps: int = field(default=15_000, metadata={"help": "goal prior gradient steps"})
+    eval_episodes: int = field(default=100, metadata={"help": "final evaluation episodes per run"})
+    parallel: int = field(default=2, metadata={"help": "RL runs at a time (one per core)"})
+    window: int = field(default=20, metadata={"help": "training episodes in the rolling score of the curves"})
+    threshold: float = field(default=float("nan"), metadata={
+        "help": "score counted as solved for 'env steps to threshold' (default: the domain's, 0.9 success in "
+                "Crafter, 3 subtasks in Kitchen)"})
+    out: str = field(default="", metadata={"help": "results folder (empty: results/DOMAIN)"})
+
+    def __post_init__(self) -> None:
+        fill_domain_defaults(self)
+        domain = get_domain(self.domain)
+        self.tasks = tuple(self.tasks) or (domain.default_task,)
+        self.methods = tuple(self.methods) or ("ptgm", domain.flat_baseline)
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown:
+            raise PTGMError(f"Unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}.")
+        for task in self.tasks:
+            domain.check_task(task)
+        if np.isnan(self.threshold):
+            self.threshold = domain.score_threshold
+        self.out = self.out or f"results/{self.domain}"
+
+
+def rolling_score(episodes_csv: Path, column: str = "success", window: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """(env steps, mean of ``column`` over the last ``window`` training episodes), one point per episode.
+
+    Points start once ``window`` episodes have finished: a rate over fewer would let one
+    lucky early episode count as reaching a threshold.
+    """
+    with open(episodes_csv) as f:
+        rows = list(csv.DictReader(f))
+    if len(rows) < window:
+        return np.zeros(0), np.zeros(0)
+    steps = np.array([int(r["env_steps"]) for r in rows], float)
+    values = np.array([float(r[column]) for r in rows])
+    cumulative = np.concatenate([[0.0], np.cumsum(values)])
+    return steps[window - 1:], (cumulative[window:] - cumulative[:-window]) / window
+
+
+def steps_to_threshold(steps: np.ndarray, score: np.ndarray, threshold: float) -> float | None:
+    """First env step at which ``score`` reaches ``threshold`` (None if never)."""
+    hit = np.flatnonzero(score >= threshold)
+    return float(steps[hit[0]]) if len(hit) else None
+
+
+def area_under_curve(steps: np.ndarray, score: np.ndarray, budget: int) -> float:
+    """Mean score over the env-step budget (the curve held at its first value before it starts)."""
+    if len(steps) == 0:
+        return float("nan")
+    x = np.concatenate([[0.0], steps, [max(budget, steps[-1])]])
+    y = np.concatenate([[score[0]], score, [score[-1]]])
+    return float(np.trapezoid(y, x) / x[-1])
+
+
+def _mean_std(values: list[float], digits: int = 2) -> str:
+    values = np.asarray(values, float)
+    values = values[~np.isnan(values)]  # runs too short to have a value
+    return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}" if len(values) else "—"
+
+
+def _pretrain_stages(config: BenchConfig) -> dict:
+    common = dict(run_dir=config.run_dir, domain=config.domain, resume=True)
+    data = generate(GenerateConfig(transitions=config.transitions, **common))
+    low = pretrain(PretrainConfig(steps=config.pretrain_steps, **common))
+    cluster(ClusterConfig(n_clusters=config.n_clusters, run_dir=config.run_dir, domain=config.domain))
+    prior = train_prior(PriorConfig(steps=config.prior_steps, **common))
+    return {"data": data, "lowlevel": low, "prior": prior}
+
+
+def _train_process(config: BenchConfig, task: str, method: str, seed: int) -> int:
+    """One RL run as its own `ptgm train` process (own core, own memory), logged to RUN_DIR/logs."""
+    log = Path(config.run_dir) / "logs" / f"train-{task}-{method}-seed{seed}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "ptgm.cli", "train", "--run-dir", config.run_dir, "--domain", config.domain,
+           "--task", task, "--method", method, "--seed", str(seed), "--env-steps", str(config.env_steps),
+           "--eval-episodes", str(config.eval_episodes), "--resume"]
+    with open(log, "a") as f:
+        return subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT)
+
+
+def bench(config: BenchConfig) -> dict:
+    domain = get_domain(config.domain)
+    pretrained = _pretrain_stages(config)
+    jobs = [(task, method, seed) for seed in range(config.seeds) for task in config.tasks for method in config.methods]
+    failed = []
+    with ThreadPoolExecutor(config.parallel) as pool, tqdm(total=len(jobs), desc="bench runs", unit="run") as bar:
+        for job, code in zip(jobs, pool.map(lambda j: _train_process(config, *j), jobs)):
+            bar.update()
+            if code != 0:
+                failed.append(job)
+                tqdm.write(f"[bench] {'/'.join(map(str, job))} failed (exit {code}); see "
+                           f"{Path(config.run_dir) / 'logs' / f'train-{job[0]}-{job[1]}-seed{job[2]}.log'}")
+    results = collect_results(config, domain.score)
+    write_results(config, domain.score, pretrained, results)
+    if failed:
+        raise PTGMError(f"{len(failed)} of {len(jobs)} runs failed; the summary covers the others. Fix the cause "
+                        "shown in their logs and rerun the same command: finished runs are reused.")
+    return {"runs": results}
+
+
+def collect_results(config: BenchConfig, score: str) -> list[dict]:
+    """Summary and training curve of every finished run."""
+    results = []
+    for seed in range(config.seeds):
+        for task in config.tasks:
+            for method in config.methods:
+                directory = run_directory(TrainConfig(run_dir=config.run_dir, domain=config.domain, task=task,
+                                                      method=method, seed=seed))
+                done = directory / "DONE.json"
+                if not done.exists():
+                    continue
+                summary = json.loads(done.read_text())["summary"]
+                steps, values = rolling_score(directory / "episodes.csv", score, config.window)
+                summary.update(
+                    task=task, method=method, seed=seed, curve=(steps, values),
+                    first_window=float(values[0]) if len(values) else float("nan"),
+                    auc=area_under_curve(steps, values, config.env_steps),
+                    steps_to_threshold=steps_to_threshold(steps, values, config.threshold),
+                )
+                results.append(summary)
+    return results
+
+
+def write_results(config: BenchConfig, score: str, pretrained: dict, results: list[dict]) -> None:
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    run_dir = Path(config.run_dir)
+    # Every training episode of every run, in one table.
+    with open(out / "curves.csv.tmp", "w", newline="") as f:
+        writer = csv.DictWriter(f, ["task", "method", "seed", "env_steps", "return", "length", "success"])
+        writer.writeheader()
+        for r in results:
+            with open(run_dir / "rl" / r["task"] / f"{r['method']}-seed{r['seed']}" / "episodes.csv") as episodes:
+                for row in csv.DictReader(episodes):
+                    writer.writerow({"task": r["task"], "method": r["method"], "seed": r["seed"], **row})
+    (out / "curves.csv.tmp").replace(out / "curves.csv")
+    label = "success rate" if score == "success" else "return"
+    for task in config.tasks:
+        curves = {m: [r["curve"] for r in results if r["task"] == task and r["method"] == m] for m in config.methods}
+        plot_learning_curves({m: c for m, c in curves.items() if c}, out / f"learning_curves_{task}.png",
+                             title=f"{config.domain} {task}: training {label} (last {config.window} episodes), "
+                                   "mean ± std over seeds", ylabel=label)
+    for picture in ("goals.png", "projection.png"):
+        if (run_dir / "codebook" / picture).exists():
+            shutil.copy(run_dir / "codebook" / picture, out / f"codebook_{picture}")
+    if (run_dir / "data" / "coverage.md").exists():
+        shutil.copy(run_dir / "data" / "coverage.md", out / "dataset_coverage.md")
+    atomic_write_json(out / "summary.json", {
+        "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config).items()},
+        "runs": [{k: v for k, v in r.items() if k != "curve"} for r in results]})
+    atomic_write_bytes(out / "summary.md", summary_markdown(config, score, pretrained, results).encode())
+
+
+def summary_markdown(config: BenchConfig, score: str, pretrained: dict, results: list[dict]) -> str:
+    data, low, prior = pretrained["data"], pretrained["lowlevel"], pretrained["prior"]
+    reach = low["goal_reaching"]
+    accuracy = ("held-out action accuracy", low["val_action_accuracy"]) if "val_action_accuracy" in low else (
+        "held-out action MSE", low["val_action_mse"])
+    argv = " ".join(sys.argv[1:]) if Path(sys.argv[0]).name in ("ptgm", "cli.py") else ""
+    name = "success" if score == "success" else "return"
+    lines = [
+        f"# {config.domain}: {', '.join(config.methods)}", "",
+        f"Command: `ptgm {argv or 'bench'}`", "",
+        f"- dataset: {data['episodes']} episodes, {data['transitions']} transitions of scripted play",
+        f"- low-level policy: {accuracy[0]} {accuracy[1]:.3f}; goal-reaching test {reach['success_rate']:.2f} with "
+        f"the true goal vs {reach['control_success_rate']:.2f} with a shuffled goal ({reach['trials']} trials, "
+        f"horizon {reach['horizon']})",
+        f"- goal prior: held-out accuracy {prior['val_accuracy']:.3f} (top-5 {prior['val_top5_accuracy']:.3f}) over "
+        f"{prior['n_goals']} goals", "",
+        f"Final evaluation: {config.eval_episodes} episodes per run with the trained (stochastic) policy. Training "
+        f"{name} is the mean over the last {config.window} training episodes; \"first\" is that over each run's "
+        f"first {config.window} episodes; AUC is the mean training {name} over the env-step budget; the threshold "
+        f"is {config.threshold:g}. Mean ± std over seeds.", "",
+        f"| task | method | seeds | env steps | eval success | eval return | first {config.window} episodes | "
+        f"training AUC | env steps to {name} ≥ {config.threshold:g} (per seed) | env steps/s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for task in config.tasks:
+        for method in config.methods:
+            group = [r for r in results if r["task"] == task and r["method"] == method]
+            if not group:
+                continue
+            reach_steps = ", ".join("never" if r["steps_to_threshold"] is None else f"{r['steps_to_threshold']:.0f}"
+                                    for r in group)
+            lines.append(
+                f"| {task} | {method} | {len(group)} | {max(r['env_steps'] for r in group)} | "
+                f"{_mean_std([r['eval_success_rate'] for r in group])} | "
+                f"{_mean_std([r['eval_mean_return'] for r in group])} | "
+                f"{_mean_std([r['first_window'] for r in group])} | {_mean_std([r['auc'] for r in group])} | "
+                f"{reach_steps} | {np.mean([r['env_steps_per_second'] for r in group]):.0f} |")
+    lines += ["", "Learning curves: " + ", ".join(f"`learning_curves_{t}.png`" for t in config.tasks),
+              "", "Goal codebook: `codebook_goals.png` (the dataset state nearest each K-means centre), "
+              "`codebook_projection.png` (2-D projection of the goal features coloured by cluster); "
+              "dataset coverage: `dataset_coverage.md`"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,72 @@
+"""`ptgm bench`: curve statistics, and a tiny benchmark end to end (runs, reuse, outputs)."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from ptgm.bench import BenchConfig, area_under_curve, bench, rolling_score, steps_to_threshold
+from ptgm.cli import main
+from ptgm.utils import PTGMError
+
+
+def write_episodes(path, successes, length=10):
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["env_steps", "return", "length", "success"])
+        for i, s in enumerate(successes):
+            writer.writerow([(i + 1) * length, float(s), length, int(s)])
+
+
+def test_rolling_score_starts_after_a_full_window(tmp_path):
+    write_episodes(tmp_path / "e.csv", [1, 0, 0, 0, 1, 1, 1, 1])
+    steps, score = rolling_score(tmp_path / "e.csv", "success", window=4)
+    # A lucky first episode alone is no rate: the curve starts at the 4th episode.
+    np.testing.assert_array_equal(steps, [40, 50, 60, 70, 80])
+    np.testing.assert_allclose(score, [0.25, 0.25, 0.5, 0.75, 1.0])
+    assert steps_to_threshold(steps, score, 0.75) == 70
+    assert steps_to_threshold(steps, score, 1.01) is None
+    write_episodes(tmp_path / "short.csv", [1, 1])
+    assert len(rolling_score(tmp_path / "short.csv", "success", window=4)[0]) == 0
+
+
+def test_area_under_curve_is_the_mean_score_over_the_budget():
+    assert area_under_curve(np.array([50.0, 100.0]), np.array([1.0, 1.0]), 100) == pytest.approx(1.0)
+    # 0 until step 50, then a ramp to 1 at step 100: a quarter of the area.
+    assert area_under_curve(np.array([50.0, 100.0]), np.array([0.0, 1.0]), 100) == pytest.approx(0.25)
+    assert np.isnan(area_under_curve(np.zeros(0), np.zeros(0), 100))
+
+
+def test_bench_config_checks_names_and_fills_domain_defaults():
+    config = BenchConfig(domain="kitchen")
+    assert config.tasks == ("mkbl",) and config.methods == ("ptgm", "sac") and config.threshold == 3.0
+    assert config.run_dir == "runs/kitchen" and config.out == "results/kitchen"
+    with pytest.raises(PTGMError, match="Unknown method"):
+        BenchConfig(methods=("ptgm", "dqn"))
+    with pytest.raises(ValueError, match="collect_woood"):
+        BenchConfig(tasks=("collect_woood",))
+
+
+def test_tiny_bench_runs_every_job_and_reuses_them(tiny_run, tmp_path):
+    out = tmp_path / "results"
+    config = dict(run_dir=str(tiny_run), methods=("ptgm", "ppo"), seeds=2, env_steps=300, eval_episodes=2,
+                  window=2, out=str(out))
+    bench(BenchConfig(**config))
+    summary = json.loads((out / "summary.json").read_text())
+    assert sorted((r["method"], r["seed"]) for r in summary["runs"]) == [("ppo", 0), ("ppo", 1), ("ptgm", 0), ("ptgm", 1)]
+    assert all(r["env_steps"] >= 300 for r in summary["runs"])
+    with open(out / "curves.csv") as f:
+        rows = list(csv.DictReader(f))
+    # (300 flat steps end no 500-step episode, so only PTGM's short goal-reaching episodes are rows here.)
+    assert {("ptgm", "0"), ("ptgm", "1")} <= {(r["method"], r["seed"]) for r in rows}
+    table = (out / "summary.md").read_text()
+    assert "| collect_wood | ptgm | 2 |" in table and "| collect_wood | ppo | 2 |" in table
+    for name in ["learning_curves_collect_wood.png", "codebook_goals.png", "dataset_coverage.md"]:
+        assert (out / name).stat().st_size > 0
+    # A second call reuses every finished run instead of training again.
+    model = tiny_run / "rl" / "collect_wood" / "ptgm-seed0" / "model.zip"
+    mtime = model.stat().st_mtime
+    assert main(["bench", *sum(([f"--{k.replace('_', '-')}", *(map(str, v) if isinstance(v, tuple) else [str(v)])]
+                                for k, v in config.items()), [])]) == 0
+    assert model.stat().st_mtime == mtime
