@@ -155,9 +155,11 @@ class EpisodeRecorder(BaseCallback):
                                       "length": int(ep["l"]), "success": int(success)})
                 recent = self.episodes[-50:]
                 rate = float(np.mean([e["success"] for e in recent]))
+                mean_return = float(np.mean([e["return"] for e in recent]))
                 self.logger.record("ptgm/success_rate_last50", rate)
+                self.logger.record("ptgm/return_last50", mean_return)
                 self.model.logger.record("ptgm/env_steps", self.env_steps)
-                self.bar.set_postfix(success=f"{rate:.2f}", episodes=len(self.episodes))
+                self.bar.set_postfix(success=f"{rate:.2f}", ret=f"{mean_return:.2f}", episodes=len(self.episodes))
         if self.env_steps >= self._next_checkpoint:
             self._next_checkpoint += self.checkpoint_every
             self.save_checkpoint()
