@@ -48,6 +48,7 @@ def _commands() -> dict[str, tuple[str, type, Callable]]:
     from ptgm.hrl.train import TrainConfig, train
     from ptgm.lowlevel.train import PretrainConfig, pretrain
     from ptgm.prior.train import PriorConfig, train_prior
+    from ptgm.report import ReportConfig, report
 
     return {
         "demo": ("run every stage at small scale and compare PTGM with the flat baseline", DemoConfig, demo),
@@ -57,6 +58,7 @@ def _commands() -> dict[str, tuple[str, type, Callable]]:
         "prior": ("train the goal prior π_p(goal | s)", PriorConfig, train_prior),
         "train": ("downstream RL on a task: ptgm, ptgm-no-prior, or flat ppo / sac", TrainConfig, train),
         "evaluate": ("evaluate a trained downstream policy", EvaluateConfig, evaluate),
+        "report": ("which goals a trained high-level policy picks, as pictures", ReportConfig, report),
         "bench": ("every (task, method, seed) side by side: curves, summary table, plots", BenchConfig, bench),
     }
 

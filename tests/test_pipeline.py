@@ -118,7 +118,7 @@ def test_user_errors_exit_with_a_message(tmp_path, capsys):
     assert "ptgm pretrain" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["demo", "generate", "pretrain", "cluster", "prior", "train", "evaluate", "bench"])
+@pytest.mark.parametrize("command", ["demo", "generate", "pretrain", "cluster", "prior", "train", "evaluate", "bench", "report"])
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])

@@ -1,0 +1,157 @@
+"""`ptgm report`: which goals a trained high-level policy picks, as pictures.
+
+For each task with a trained hierarchical run, the policy plays fresh episodes; every
+high-level step's goal is recorded. The report shows, per task, the goals it picks most
+(their rendered frames with their share of all picks) and the sequence of goals of one
+episode, so one can read off the plan the policy found (e.g. "walk to a tree, face it,
+collect") from the goal codebook's pictures.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
+
+from ptgm.domains import get_domain  # noqa: E402
+from ptgm.hrl.ppo import PTGMPPO  # noqa: E402
+from ptgm.hrl.train import HIERARCHICAL_METHODS, TrainConfig, load_pretrained, make_env_fn, run_directory  # noqa: E402
+from ptgm.utils import PTGMError, atomic_write_bytes, fill_domain_defaults  # noqa: E402
+
+
+@dataclass
+class ReportConfig:
+    """Settings of `ptgm report`."""
+
+    run_dir: str = field(default="", metadata={"help": "run directory with trained runs (empty: runs/DOMAIN)"})
+    domain: str = field(default="crafter", metadata={"help": "domain plug-in"})
+    tasks: tuple[str, ...] = field(default=(), metadata={
+        "help": "tasks to report (empty: every task with a trained run of METHOD and SEED)"})
+    method: str = field(default="ptgm", metadata={"help": "hierarchical method: ptgm | ptgm-no-prior"})
+    seed: int = field(default=0, metadata={"help": "training seed of the runs"})
+    episodes: int = field(default=20, metadata={"help": "episodes played per task"})
+    top: int = field(default=8, metadata={"help": "most-picked goals shown per task"})
+    out: str = field(default="", metadata={"help": "output folder (empty: RUN_DIR/report)"})
+
+    def __post_init__(self) -> None:
+        fill_domain_defaults(self)
+        if self.method not in HIERARCHICAL_METHODS:
+            raise PTGMError(f"`ptgm report` shows the goals of a hierarchical policy; {self.method!r} has none. "
+                            f"Use --method {' or '.join(HIERARCHICAL_METHODS)}.")
+        self.out = self.out or str(Path(self.run_dir) / "report")
+
+
+def trained_tasks(config: ReportConfig) -> list[str]:
+    """Tasks with a finished run of the configured method and seed."""
+    rl = Path(config.run_dir) / "rl"
+    name = f"{config.method}-seed{config.seed}"
+    return sorted(p.name for p in rl.iterdir() if (p / name / "DONE.json").exists()) if rl.exists() else []
+
+
+def goal_usage(config: ReportConfig, task: str) -> dict:
+    """Play ``config.episodes`` episodes; the goal of every high-level step, per episode."""
+    train_config = TrainConfig(run_dir=config.run_dir, domain=config.domain, task=task, method=config.method,
+                               seed=config.seed)
+    path = run_directory(train_config) / "model.zip"
+    if not path.exists():
+        raise PTGMError(f"No trained policy at {path}. Train it with `ptgm train --task {task} --method "
+                        f"{config.method} --seed {config.seed} --run-dir {config.run_dir}`.")
+    model = PTGMPPO.load(path, device="cpu")
+    pieces = load_pretrained(config.run_dir)
+    env = make_env_fn(TrainConfig(**{**vars(train_config), "seed": config.seed + 20_000}), 0, pieces)()
+    episodes = []
+    for _ in tqdm(range(config.episodes), desc=f"report {task}", leave=False):
+        obs, _ = env.reset()
+        goals, done, ret, info = [], False, 0.0, {}
+        while not done:
+            action, _ = model.predict(obs, deterministic=False)
+            obs, reward, terminated, truncated, info = env.step(action)
+            goals.append(int(info["goal"]))
+            ret += float(reward)
+            done = terminated or truncated
+        episodes.append({"goals": goals, "return": ret, "success": bool(info.get("is_success", ret >= 1.0))})
+    env.close()
+    return {"task": task, "episodes": episodes, "codebook": pieces[1]}
+
+
+def _runs(goals: list[int]) -> list[tuple[int, int]]:
+    """Consecutive repeats collapsed: [(goal, times in a row), ...]."""
+    runs: list[tuple[int, int]] = []
+    for g in goals:
+        if runs and runs[-1][0] == g:
+            runs[-1] = (g, runs[-1][1] + 1)
+        else:
+            runs.append((g, 1))
+    return runs
+
+
+def plot_goal_usage(domain, usage: dict, path: Path, top: int = 8, max_sequence: int = 12) -> None:
+    """Top row: the most-picked goals with their share; bottom row: one episode's goals in order."""
+    codebook, episodes = usage["codebook"], usage["episodes"]
+    counts = Counter(g for e in episodes for g in e["goals"])
+    total = sum(counts.values())
+    shown = counts.most_common(top)
+    # The episode shown: the first successful one, else the first.
+    example = next((e for e in episodes if e["success"]), episodes[0])
+    sequence = _runs(example["goals"])[:max_sequence]
+    columns = max(len(shown), len(sequence), 1)
+    fig, axes = plt.subplots(2, columns, figsize=(columns * 1.7, 4.2), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (goal, n) in zip(axes[0], shown):
+        ax.imshow(domain.render_observation(codebook.goal_observations[goal]))
+        ax.set_title(f"goal {goal}\n{n / total:.0%} of picks", fontsize=7)
+    for i, (ax, (goal, times)) in enumerate(zip(axes[1], sequence)):
+        ax.imshow(domain.render_observation(codebook.goal_observations[goal]))
+        ax.set_title(f"{i + 1}. goal {goal}" + (f" ×{times}" if times > 1 else ""), fontsize=7)
+    successes = np.mean([e["success"] for e in episodes])
+    fig.suptitle(f"{domain.name} {usage['task']}: goals the high-level policy picks ({len(episodes)} episodes, "
+                 f"success {successes:.2f}); top: most picked; bottom: one "
+                 f"{'successful ' if example['success'] else ''}episode in order", fontsize=8)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def report(config: ReportConfig) -> dict:
+    domain = get_domain(config.domain)
+    tasks = list(config.tasks) or trained_tasks(config)
+    if not tasks:
+        raise PTGMError(f"No finished {config.method} run with seed {config.seed} in {config.run_dir}/rl. Train one "
+                        f"with `ptgm train --method {config.method} --run-dir {config.run_dir}`, or pass --seed.")
+    out = Path(config.out)
+    describe = getattr(domain, "describe_goal", None)
+    lines = [f"# Goals picked by the {config.method} high-level policy (seed {config.seed})", "",
+             f"Command: `ptgm report --run-dir {config.run_dir} --domain {config.domain} --method {config.method} "
+             f"--seed {config.seed} --episodes {config.episodes} --out {config.out}`", "",
+             "| task | episodes | success | mean return | high-level steps / episode | distinct goals | "
+             "most picked goals (share) |", "|---|---|---|---|---|---|---|"]
+    summaries = {}
+    for task in tasks:
+        usage = goal_usage(config, task)
+        picture = out / f"{task}.png"
+        plot_goal_usage(domain, usage, picture, config.top)
+        episodes = usage["episodes"]
+        counts = Counter(g for e in episodes for g in e["goals"])
+        total = sum(counts.values())
+        top = counts.most_common(3)
+        named = ", ".join(f"{g} ({n / total:.0%}" + (f", {describe(usage['codebook'].goal_observations[g])}"
+                                                      if describe else "") + ")" for g, n in top)
+        summaries[task] = {"episodes": len(episodes), "success_rate": float(np.mean([e["success"] for e in episodes])),
+                           "goal_counts": {int(g): int(n) for g, n in counts.items()}, "picture": str(picture)}
+        lines.append(f"| {task} | {len(episodes)} | {summaries[task]['success_rate']:.2f} | "
+                     f"{np.mean([e['return'] for e in episodes]):.2f} | "
+                     f"{np.mean([len(e['goals']) for e in episodes]):.1f} | {len(counts)} | {named} |")
+        print(f"[report] {task}: {picture}")
+    lines += ["", "Pictures: " + ", ".join(f"`{t}.png`" for t in tasks)]
+    atomic_write_bytes(out / "README.md", ("\n".join(lines) + "\n").encode())
+    print("\n".join(lines))
+    return summaries

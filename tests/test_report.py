@@ -1,0 +1,32 @@
+"""`ptgm report`: the goals a trained high-level policy picks."""
+
+import pytest
+
+from ptgm.cli import main
+from ptgm.hrl.train import TrainConfig, train
+from ptgm.report import ReportConfig, _runs, report
+from ptgm.utils import PTGMError
+
+
+def test_consecutive_goals_are_collapsed():
+    assert _runs([3, 3, 1, 3, 3, 3]) == [(3, 2), (1, 1), (3, 3)]
+    assert _runs([]) == []
+
+
+def test_report_counts_every_high_level_step(tiny_run, tmp_path):
+    train(TrainConfig(run_dir=str(tiny_run), method="ptgm", seed=7, env_steps=300, n_envs=2, n_steps=16,
+                      eval_episodes=1))
+    out = tmp_path / "report"
+    summaries = report(ReportConfig(run_dir=str(tiny_run), seed=7, episodes=3, out=str(out)))
+    usage = summaries["collect_wood"]
+    assert usage["episodes"] == 3 and sum(usage["goal_counts"].values()) >= 3
+    assert all(0 <= g < 8 for g in usage["goal_counts"])  # the tiny run's codebook has 8 goals
+    assert (out / "collect_wood.png").stat().st_size > 1000
+    assert "| collect_wood | 3 |" in (out / "README.md").read_text()
+
+
+def test_report_errors_name_the_fix(tiny_run, tmp_path, capsys):
+    with pytest.raises(PTGMError, match="hierarchical"):
+        ReportConfig(run_dir=str(tiny_run), method="ppo")
+    assert main(["report", "--run-dir", str(tmp_path / "none")]) == 2
+    assert "ptgm train" in capsys.readouterr().err
