@@ -11,9 +11,11 @@ site Jacobian of the gripper site ``end_effector``.
 How the environment turns an action into motion (``FrankaRobot.step``): ``a`` is clipped
 to [-1, 1] and the joint position actuators get the target ``q_observed + act_rng·a·dt``
 (act_rng = 2, dt = 40 × 2 ms). The arm's joints are heavily damped (damping ``b``), so a
-held target offset ``Δ`` gives the steady velocity ``kp Δ / b``; the controller inverts
-that, adding the offset that holds the arm against gravity, so its joint velocities
-(rad/s) become actions. The controller reads the true simulator state (``data``), not the
+joint creeps towards the target like a first-order lag with time constant ``τ = b / kp``
+(0.08–0.12 s, as long as a step): a target offset ``Δ`` moves it by ``Δ (1 - exp(-dt/τ))``
+within the step. The controller inverts that, adding the offset that holds the arm against
+gravity, so its joint velocities (rad/s) become actions. (The steady-state velocity
+``kp Δ / b`` would undershoot by 40–55%, which made every motion slower than asked.) The controller reads the true simulator state (``data``), not the
 noisy observation.
 """
 
@@ -37,23 +39,23 @@ OPEN, CLOSED = 1.0, -1.0  # gripper actions
 POS_GAIN = 5.0
 ROT_GAIN = 4.0
 MAX_SPEED = 0.45  # m/s
-APPROACH_SPEED = 0.15  # m/s for the last centimetres to a handle
+APPROACH_SPEED = 0.25  # m/s for the last centimetres to a handle
 MAX_ROT_SPEED = 1.5  # rad/s
 ROT_WEIGHT = 0.3  # metres per radian: position accuracy matters more than orientation
 IK_DAMPING = 0.05
 POSTURE_GAIN = 0.5  # 1/s, pulls the redundant degree of freedom towards the subtask's posture
 JOINT_MARGIN = 0.05  # rad kept from each joint bound
 # Joint-space moves.
-JOINT_GAIN = 4.0  # 1/s
+JOINT_GAIN = 8.0  # 1/s
 MAX_JOINT_SPEED = 1.2  # rad/s
 # Driving an object's joint.
-LEAD_DISTANCE = 0.05  # m the reference pose may run ahead of the part (sets the pushing force)
+LEAD_DISTANCE = 0.08  # m the reference pose may run ahead of the part (sets the pushing force)
 MAX_DRIVE_RATE = 1.2  # rad/s (or m/s) at which a joint's reference moves at most
 STALL_STEPS, STALL_MOTION = 10, 0.01  # a part that moved less than this in that many steps has stalled...
 STALL_REACH = 0.02  # ...if the hand is this close (m; ×5 in rad) to where it was sent, or moved less
 RETRIES = 2  # times a subtask starts over from the approach after a drive that fell short
 BACK_OFF = 0.1  # m the hand backs away (against its pointing direction) before anything else
-STAGING = 0.15  # m short of the pre-approach point where the arm's joint-space swing ends
+STAGING = 0.12  # m short of the pre-approach point where the arm's joint-space swing ends
 RETREAT = 0.15  # m it backs away after letting go: the fingers reach 5 cm past the gripper site
 IK_ITERATIONS = 80  # kinematic iterations to find the configuration in front of an object
 
@@ -87,18 +89,18 @@ class _Articulated:
     roll: float = 0.0  # rad the gripper is turned about its axis (two fingers look alike at ±π)
     yaw: float = 0.0  # rad the approach direction is turned to the left of straight at the front
     twist: bool = False  # drive by turning the hand in place about its own axis (knobs)
-    standoff: float = 0.12
+    standoff: float = 0.08  # m in front of the contact where the straight approach starts
 
 
 _OBJECTS: dict[str, _Articulated] = {
     # Round handles: grip and pull along the door's (drawer's) path; the handle may roll in the grip.
-    "microwave": _Articulated("microwave", "microhandle_site", "microroot", -0.8, -0.6, OPEN, CLOSED,
-                              (0.0, -0.005, 0.0), 0.25, 0.5, (-1.5, -1.58, 2.09, -1.34, -0.33, 1.55, 1.8),
+    "microwave": _Articulated("microwave", "microhandle_site", "microroot", -0.8, -0.55, OPEN, CLOSED,
+                              (0.0, -0.005, 0.0), 0.4, 0.5, (-1.5, -1.58, 2.09, -1.34, -0.33, 1.55, 1.8),
                               pitch=0.5),
-    "hinge cabinet": _Articulated("right_hinge_cabinet", "hinge_site2", "hingecab", 1.5, 1.3, OPEN, CLOSED,
-                                  (0.0, -0.005, 0.0), 0.25, 0.0, (-1.85, -0.81, 1.9, -0.63, -0.19, 0.82, 0.9)),
+    "hinge cabinet": _Articulated("right_hinge_cabinet", "hinge_site2", "hingecab", 1.5, 1.25, OPEN, CLOSED,
+                                  (0.0, -0.005, 0.0), 0.4, 0.0, (-1.85, -0.81, 1.9, -0.63, -0.19, 0.82, 0.9)),
     # Approached from the front right: an open hinge-cabinet door swings out just left of this handle.
-    "slide cabinet": _Articulated("slide_cabinet", "slide_site", "slide", 0.4, 0.3, OPEN, CLOSED,
+    "slide cabinet": _Articulated("slide_cabinet", "slide_site", "slide", 0.4, 0.2, OPEN, CLOSED,
                                   (0.0, -0.005, 0.0), 0.25, 0.0, (1.67, -0.74, -1.05, -1.76, 0.12, 1.31, -0.73),
                                   yaw=0.8),
     # Knobs: the open fingers straddle the bar and the wrist turns. Open fingers sit at their joint
@@ -106,10 +108,10 @@ _OBJECTS: dict[str, _Articulated] = {
     # after ~0.6-0.8 rad of turning, hence a reference well past the goal. The hand is upside down
     # (roll -π) so the last wrist joint starts far from its limit in the turning direction, points
     # slightly up and turns in place (twist), which keeps the wrist below an open hinge-cabinet door.
-    "bottom burner": _Articulated("knob_Joint_2", "knob2_site", "ovenroot", -2.1, -0.8, OPEN, OPEN,
+    "bottom burner": _Articulated("knob_Joint_2", "knob2_site", "ovenroot", -2.1, -0.7, OPEN, OPEN,
                                   (0.0, -0.04, 0.0), 0.1, 1.0, (-1.23, -0.96, 1.58, -2.18, -2.32, 0.81, 0.24),
                                   pitch=-0.4, roll=-np.pi, twist=True),
-    "top burner": _Articulated("knob_Joint_4", "knob4_site", "ovenroot", -2.1, -0.8, OPEN, OPEN,
+    "top burner": _Articulated("knob_Joint_4", "knob4_site", "ovenroot", -2.1, -0.7, OPEN, OPEN,
                                (0.0, -0.04, 0.0), 0.1, 1.0, (-1.14, -0.82, 1.37, -2.07, -2.43, 0.97, 0.12),
                                pitch=-0.4, roll=-np.pi, twist=True),
     # The switch's lever turns about a vertical axis: push it to the left with a closed hand.
@@ -119,8 +121,10 @@ _OBJECTS: dict[str, _Articulated] = {
 
 # The kettle: gripped by its (horizontal) handle from the front with the fingers above and below it,
 # so the lower finger carries the weight; lifted, carried over the top-left burner and put down.
-KETTLE_ROLL = np.pi / 2
-KETTLE_POSTURE = (-0.94, -1.0, 2.24, -2.56, -1.69, 0.71, -1.35)
+# The two fingers look alike, so the hand may be rolled either way (±π/2); -π/2 keeps the last wrist joint
+# near where the other subtasks' postures and the initial pose hold it, which shortens the swing.
+KETTLE_ROLL = -np.pi / 2
+KETTLE_POSTURE = (-0.94, -1.0, 2.24, -2.56, -1.69, 0.71, -1.35 + np.pi)
 #: Where the kettle is put: the goal (OBS_ELEMENT_GOALS["kettle"][:3]) a little short of the wall, and
 #: 1 cm below where it rests, so the hand presses it onto the burner and no finger still carries it.
 KETTLE_TARGET = np.array([-0.23, 0.72, 1.61])
@@ -195,7 +199,7 @@ class _JointMove(_Phase):
     """Swing the arm to a joint configuration computed when the phase begins."""
 
     def __init__(self, goal: Callable[[KitchenScriptedController], np.ndarray], gripper: float = OPEN,
-                 tol: float = 0.05, max_steps: int = 50):
+                 tol: float = 0.1, max_steps: int = 50):
         self.goal, self.gripper, self.tol, self.max_steps = goal, gripper, tol, max_steps
 
     def begin(self, ctrl):
@@ -313,9 +317,15 @@ class KitchenScriptedController:
         self._site = m.site(EE_SITE).id
         self._jacp = np.zeros((3, m.nv))
         self._jacr = np.zeros((3, m.nv))
+        self._robot_root = m.body_rootid[m.site_bodyid[self._site]]
+        self._wrist_body = m.jnt_bodyid[4]  # bodies from the fifth joint's on: the forearm's end, hand, fingers
         self._scratch = mujoco.MjData(m)  # for planning configurations without touching the simulation
-        # Actuator force per unit action at a standstill: kp × (target offset per unit action).
-        self._force_per_action = m.actuator_gainprm[:7, 0] * robot.act_rng[:7] * self.dt
+        # Target offset per unit action, and the offset per rad/s of velocity that moves a joint that far
+        # (v·dt) within one step (first-order lag, see the module docstring).
+        kp = m.actuator_gainprm[:7, 0]
+        self._offset_per_action = robot.act_rng[:7] * self.dt
+        self._offset_per_velocity = self.dt / (1.0 - np.exp(-self.dt * kp / m.dof_damping[:7]))
+        self._kp = kp
         # The environment clips targets to its own bounds as well as the model's joint ranges.
         self._q_low = np.maximum(m.jnt_range[:7, 0], robot.robot_pos_bound[:7, 0]) + JOINT_MARGIN
         self._q_high = np.minimum(m.jnt_range[:7, 1], robot.robot_pos_bound[:7, 1]) - JOINT_MARGIN
@@ -387,8 +397,20 @@ class KitchenScriptedController:
             hand = ctrl.ee_rot
             return ctrl.ee_pos - BACK_OFF * hand[:, 2], hand
 
-        return [_Move(back_off, tol=0.02, rot_tol=np.inf, max_steps=15),
-                _JointMove(lambda c: c._configuration_at(pre - STAGING * direction, rot))]
+        swing = _JointMove(lambda c: c._configuration_at(pre - STAGING * direction, rot))
+        # A hand that touches nothing (the usual case: the last script ended with a retreat) can swing at once.
+        return [_Move(back_off, tol=0.02, rot_tol=np.inf, max_steps=15), swing] if self._hand_in_contact() else [swing]
+
+    def _hand_in_contact(self) -> bool:
+        """Whether the wrist, hand or fingers touch anything that is not the robot."""
+        m, d = self.model, self.data
+        for contact in d.contact[:d.ncon]:
+            b1, b2 = m.geom_bodyid[contact.geom1], m.geom_bodyid[contact.geom2]
+            for own, other in ((b1, b2), (b2, b1)):
+                if m.body_rootid[own] == self._robot_root and own >= self._wrist_body \
+                        and m.body_rootid[other] != self._robot_root:
+                    return True
+        return False
 
     @staticmethod
     def _release_and_retreat(center: Callable[[KitchenScriptedController], Pose] | None = None) -> list[_Phase]:
@@ -416,8 +438,8 @@ class KitchenScriptedController:
         contact, pre, rot = self._approach_poses(spec)
         grip = spec.approach_gripper
         phases = self._leave(pre, rot, (contact - pre) / np.linalg.norm(contact - pre)) + [
-            _Move(lambda c: (pre, rot), gripper=grip, tol=0.015, rot_tol=0.1, max_steps=30),
-            _Move(lambda c: (contact, rot), gripper=grip, tol=0.008, rot_tol=0.1, max_steps=30,
+            _Move(lambda c: (pre, rot), gripper=grip, tol=0.03, rot_tol=0.15, max_steps=15),
+            _Move(lambda c: (contact, rot), gripper=grip, tol=0.012, rot_tol=0.1, max_steps=12,
                   speed=APPROACH_SPEED),
         ]
         if spec.drive_gripper != grip:
@@ -431,7 +453,7 @@ class KitchenScriptedController:
         kettle = self.model.body("kettle").id
         handle_offset = np.array([0.0, -0.005, 0.0])
         grasp = self._site_pos("kettle_site") + handle_offset
-        pre = grasp - np.array([0.0, 0.12, 0.0])
+        pre = grasp - np.array([0.0, 0.08, 0.0])
         lift = np.array([0.0, 0.0, KETTLE_LIFT])
         held: dict[str, np.ndarray] = {}
 
@@ -445,7 +467,7 @@ class KitchenScriptedController:
             _Move(lambda c: (grasp, rot), gripper=CLOSED, tol=0.02, rot_tol=0.3, max_steps=8, hold=3),
             _Move(lift_pose, gripper=CLOSED, tol=0.02, rot_tol=0.2, max_steps=20, speed=0.2),
             _Move(lambda c: (KETTLE_TARGET + held["offset"] + lift, rot), gripper=CLOSED, tol=0.02, rot_tol=0.2,
-                  max_steps=40, speed=0.25),
+                  max_steps=40, speed=0.3),
             _Move(lambda c: (KETTLE_TARGET + held["offset"], rot), gripper=CLOSED, tol=0.01, rot_tol=0.2,
                   max_steps=15, speed=APPROACH_SPEED),
         ] + self._release_and_retreat(lambda c: (c._site_pos("kettle_site") + handle_offset, c.ee_rot))
@@ -475,8 +497,9 @@ class KitchenScriptedController:
             qvel, gripper = phase.velocity(self), phase.gripper
         self.phase_steps += 1
         action = np.empty(9)
-        # Velocity -> actuator force (damping × velocity, plus what holds the arm against gravity) -> action.
-        action[:7] = (qvel * self.model.dof_damping[:7] + self.data.qfrc_bias[:7]) / self._force_per_action
+        # Velocity -> target offset (the lag's, plus what holds the arm against gravity) -> action.
+        offset = qvel * self._offset_per_velocity + self.data.qfrc_bias[:7] / self._kp
+        action[:7] = offset / self._offset_per_action
         action[7:] = gripper
         action += self.rng.normal(0.0, self.action_noise, 9)
         return np.clip(action, -1.0, 1.0).astype(np.float32)
