@@ -23,6 +23,7 @@ from ptgm.domains import get_domain
 from ptgm.hrl.ppo import PTGMPPO
 from ptgm.hrl.wrapper import GoalSelectionEnv, GoalSelectionVecEnv, ScaledObservation
 from ptgm.lowlevel.policy import GoalConditionedPolicy
+from ptgm.nets import observation_scale
 from ptgm.prior.model import GoalPrior
 from ptgm.utils import (
     PTGMError,
@@ -36,7 +37,7 @@ from ptgm.utils import (
 
 HIERARCHICAL_METHODS = ("ptgm", "ptgm-no-prior")
 #: Flat baselines from Stable-Baselines3 on the raw task environment (SAC needs continuous actions).
-FLAT_METHODS = ("ppo", "sac")
+FLAT_METHODS = ("ppo", "sac", "bc-ppo")
 METHODS = HIERARCHICAL_METHODS + FLAT_METHODS
 
 
@@ -47,7 +48,9 @@ class TrainConfig:
     run_dir: str = field(default="", metadata={"help": "run directory; writes RUN_DIR/rl/TASK/METHOD-seedS (empty: runs/DOMAIN)"})
     domain: str = field(default="crafter", metadata={"help": "domain plug-in"})
     task: str = field(default="", metadata={"help": "downstream task name (empty: the domain's default)"})
-    method: str = field(default="ptgm", metadata={"help": "ptgm | ptgm-no-prior (α=0) | ppo | sac (flat, from scratch)"})
+    method: str = field(default="ptgm", metadata={
+        "help": "ptgm | ptgm-no-prior (α=0) | ppo | sac (flat, from scratch) | bc-ppo (flat, cloned from the "
+                "play data, then PPO)"})
     env_steps: int = field(default=100_000, metadata={"help": "budget of environment (low-level) steps"})
     k: int = field(default=10, metadata={"help": "environment steps per high-level step"})
     kl_coef: float = field(default=0.01, metadata={"help": "α, weight of KL(prior ‖ policy) in the reward"})
@@ -60,6 +63,7 @@ class TrainConfig:
     n_epochs: int = field(default=4, metadata={"help": "PPO epochs per rollout"})
     gamma: float = field(default=0.0, metadata={"help": "discount (0: 0.95 high-level, 0.99 flat)"})
     ent_coef: float = field(default=0.01, metadata={"help": "PPO entropy bonus"})
+    bc_steps: int = field(default=5000, metadata={"help": "bc-ppo: behaviour-cloning gradient steps before PPO"})
     sac_learning_starts: int = field(default=5000, metadata={"help": "SAC: environment steps of random actions before learning"})
     hidden: tuple[int, ...] = field(default=(), metadata={
         "help": "actor/critic hidden widths (empty: the prior's for ptgm, whose actor starts as a copy of it; "
@@ -224,7 +228,7 @@ def train(config: TrainConfig) -> dict:
     )
     sac_kwargs = dict(common, batch_size=256, learning_starts=config.sac_learning_starts,
                       policy_kwargs=dict(net_arch=dict(pi=hidden, qf=hidden)))
-    algorithm = {"sac": SAC, "ppo": PPO}.get(config.method, PTGMPPO)
+    algorithm = {"sac": SAC, "ppo": PPO, "bc-ppo": PPO}.get(config.method, PTGMPPO)
     episodes, env_steps = [], 0
     ckpt = out / "checkpoint.zip"
     if config.resume and ckpt.exists():
@@ -244,6 +248,8 @@ def train(config: TrainConfig) -> dict:
         model = SAC("MlpPolicy", vec_env, **sac_kwargs)
     else:
         model = PPO("MlpPolicy", vec_env, **ppo_kwargs)
+        if config.method == "bc-ppo":
+            clone_from_play_data(model, config, domain)
     recorder = EpisodeRecorder(out, config.env_steps, config.checkpoint_every, env_steps, episodes)
     start = time.perf_counter()
     model.learn(total_timesteps=10 * config.env_steps, callback=recorder, reset_num_timesteps=not config.resume,
@@ -270,6 +276,26 @@ def train(config: TrainConfig) -> dict:
     print(f"[train] {config.task}/{config.method} seed {config.seed}: eval success {summary['eval_success_rate']:.2f} "
           f"after {summary['env_steps']} env steps ({summary['env_steps_per_second']:.0f} env steps/s)")
     return summary
+
+
+def clone_from_play_data(model: PPO, config: TrainConfig, domain) -> dict:
+    """Start PPO's actor as a behaviour-cloned policy of the run's play dataset (scaled as the policy sees it)."""
+    from ptgm.baselines.bc import behaviour_clone
+    from ptgm.data.generate import load_run_dataset
+
+    data = load_run_dataset(config.run_dir, observation_key=domain.dataset_observation_key)
+    if data.observations.shape[1:] != model.observation_space.shape:
+        raise PTGMError(f"The play dataset's observations have shape {data.observations.shape[1:]} but the "
+                        f"{config.task} environment's have {model.observation_space.shape}; it was recorded for "
+                        "another environment.")
+    rows = data.action_rows()
+    # The policy sees ScaledObservation's view of the task env: raw observations over the space's bound.
+    scale = observation_scale(domain.make_env(config.task).observation_space)
+    result = behaviour_clone(model.policy, data.observations[rows].astype(np.float32) / scale, data.actions[rows],
+                             config.bc_steps, seed=config.seed)
+    print(f"[train] behaviour cloning on {len(rows)} play transitions: loss {result['bc_loss']:.3f}, "
+          f"accuracy {result['bc_accuracy']:.3f}")
+    return result
 
 
 def evaluate_model(config: TrainConfig, model: PPO, pieces=None, episodes: int | None = None) -> dict:
