@@ -60,6 +60,8 @@ class BenchConfig:
         "help": "score counted as solved for 'env steps to threshold' (default: the domain's, 0.9 success in "
                 "Crafter, 3 subtasks in Kitchen)"})
     out: str = field(default="", metadata={"help": "results folder (empty: results/DOMAIN)"})
+    summarize_only: bool = field(default=False, metadata={
+        "help": "start no run: write the results of the runs finished so far (e.g. while a benchmark runs)"})
 
     def __post_init__(self) -> None:
         fill_domain_defaults(self)
@@ -137,6 +139,8 @@ def bench(config: BenchConfig) -> dict:
     domain = get_domain(config.domain)
     pretrained = _pretrain_stages(config)
     jobs = [(task, method, seed) for seed in range(config.seeds) for task in config.tasks for method in config.methods]
+    if config.summarize_only:
+        jobs = []
     failed = []
     with ThreadPoolExecutor(config.parallel) as pool, tqdm(total=len(jobs), desc="bench runs", unit="run") as bar:
         for job, code in zip(jobs, pool.map(lambda j: _train_process(config, *j), jobs)):

@@ -64,6 +64,10 @@ def test_tiny_bench_runs_every_job_and_reuses_them(tiny_run, tmp_path):
     assert "| collect_wood | ptgm | 2 |" in table and "| collect_wood | ppo | 2 |" in table
     for name in ["learning_curves_collect_wood.png", "codebook_goals.png", "dataset_coverage.md"]:
         assert (out / name).stat().st_size > 0
+    # Summarising only starts nothing and keeps every finished run in the table.
+    bench(BenchConfig(**{**config, "seeds": 3, "summarize_only": True}))
+    assert len(json.loads((out / "summary.json").read_text())["runs"]) == 4
+    assert not (tiny_run / "rl" / "collect_wood" / "ptgm-seed2").exists()
     # A second call reuses every finished run instead of training again.
     model = tiny_run / "rl" / "collect_wood" / "ptgm-seed0" / "model.zip"
     mtime = model.stat().st_mtime
