@@ -42,9 +42,10 @@ class ReportConfig:
 
     def __post_init__(self) -> None:
         fill_domain_defaults(self)
-        if self.method not in HIERARCHICAL_METHODS:
-            raise PTGMError(f"`ptgm report` shows the goals of a hierarchical policy; {self.method!r} has none. "
-                            f"Use --method {' or '.join(HIERARCHICAL_METHODS)}.")
+        discrete = [m for m in HIERARCHICAL_METHODS if m != "ptgm-no-cluster"]
+        if self.method not in discrete:
+            raise PTGMError(f"`ptgm report` shows which cluster goals a policy picks; {self.method!r} picks none. "
+                            f"Use --method {' or '.join(discrete)}.")
         self.out = self.out or str(Path(self.run_dir) / "report")
 
 

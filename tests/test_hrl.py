@@ -5,10 +5,11 @@ import pytest
 import torch
 from stable_baselines3.common.vec_env import DummyVecEnv
 
+from ptgm.domains import get_domain
 from ptgm.domains.crafter.env import CrafterEnv, CrafterTask
 from ptgm.hrl.ppo import PTGMPPO, kl_prior_to_policy
-from ptgm.hrl.train import load_pretrained
-from ptgm.hrl.wrapper import GoalSelectionEnv, GoalSelectionVecEnv, ScaledObservation
+from ptgm.hrl.train import TrainConfig, load_pretrained, train
+from ptgm.hrl.wrapper import ContinuousGoalEnv, GoalSelectionEnv, GoalSelectionVecEnv, ScaledObservation
 
 
 def test_kl_has_the_right_sign_and_size():
@@ -147,3 +148,22 @@ def test_batched_vec_env_matches_single_goal_selection_envs(tiny_run):
                 saw_short_step |= info["env_steps"] < 10
             np.testing.assert_allclose(vec_obs[i], obs)
     assert saw_short_step  # 25-step episodes end in the middle of a 10-step goal
+
+
+def test_continuous_goal_env_maps_actions_onto_the_goal_box(tiny_run):
+    policy, codebook, _, _ = load_pretrained(tiny_run)
+    low, high = codebook.goal_features.min(0), codebook.goal_features.max(0)
+    env = ContinuousGoalEnv(get_domain("crafter").make_env("collect_wood"), policy, low, high, k=3)
+    assert env.action_space.shape == (policy.goal_dim,)
+    np.testing.assert_allclose(env._goal(-np.ones(policy.goal_dim))[0].numpy(), low, atol=1e-6)
+    np.testing.assert_allclose(env._goal(np.ones(policy.goal_dim))[0].numpy(), high, atol=1e-6)
+    np.testing.assert_allclose(env._goal(np.zeros(policy.goal_dim))[0].numpy(), (low + high) / 2, atol=1e-6)
+    env.reset(seed=0)
+    *_, info = env.step(env.action_space.sample())
+    assert 1 <= info["env_steps"] <= 3 and info["goal"] == -1
+
+
+def test_no_cluster_ablation_trains(tiny_run):
+    summary = train(TrainConfig(run_dir=str(tiny_run), method="ptgm-no-cluster", env_steps=300, n_envs=2, n_steps=16,
+                                eval_episodes=1, seed=4))
+    assert summary["method"] == "ptgm-no-cluster" and summary["env_steps"] >= 300

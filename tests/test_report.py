@@ -26,7 +26,7 @@ def test_report_counts_every_high_level_step(tiny_run, tmp_path):
 
 
 def test_report_errors_name_the_fix(tiny_run, tmp_path, capsys):
-    with pytest.raises(PTGMError, match="hierarchical"):
+    with pytest.raises(PTGMError, match="picks none"):
         ReportConfig(run_dir=str(tiny_run), method="ppo")
     assert main(["report", "--run-dir", str(tmp_path / "none")]) == 2
     assert "ptgm train" in capsys.readouterr().err

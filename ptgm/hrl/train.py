@@ -21,7 +21,7 @@ from tqdm import tqdm
 from ptgm.clustering.codebook import Codebook
 from ptgm.domains import get_domain
 from ptgm.hrl.ppo import PTGMPPO
-from ptgm.hrl.wrapper import GoalSelectionEnv, GoalSelectionVecEnv, ScaledObservation
+from ptgm.hrl.wrapper import ContinuousGoalEnv, GoalSelectionEnv, GoalSelectionVecEnv, ScaledObservation
 from ptgm.lowlevel.policy import GoalConditionedPolicy
 from ptgm.nets import observation_scale
 from ptgm.prior.model import GoalPrior
@@ -35,7 +35,7 @@ from ptgm.utils import (
     seed_everything,
 )
 
-HIERARCHICAL_METHODS = ("ptgm", "ptgm-no-prior")
+HIERARCHICAL_METHODS = ("ptgm", "ptgm-no-prior", "ptgm-no-cluster")
 #: Flat baselines from Stable-Baselines3 on the raw task environment (SAC needs continuous actions).
 FLAT_METHODS = ("ppo", "sac", "bc-ppo")
 METHODS = HIERARCHICAL_METHODS + FLAT_METHODS
@@ -49,8 +49,8 @@ class TrainConfig:
     domain: str = field(default="crafter", metadata={"help": "domain plug-in"})
     task: str = field(default="", metadata={"help": "downstream task name (empty: the domain's default)"})
     method: str = field(default="ptgm", metadata={
-        "help": "ptgm | ptgm-no-prior (α=0) | ppo | sac (flat, from scratch) | bc-ppo (flat, cloned from the "
-                "play data, then PPO)"})
+        "help": "ptgm | ptgm-no-prior (α=0) | ptgm-no-cluster (continuous goals, no prior) | ppo | sac (flat, "
+                "from scratch) | bc-ppo (flat, cloned from the play data, then PPO)"})
     env_steps: int = field(default=100_000, metadata={"help": "budget of environment (low-level) steps"})
     k: int = field(default=10, metadata={"help": "environment steps per high-level step"})
     kl_coef: float = field(default=0.01, metadata={"help": "α, weight of KL(prior ‖ policy) in the reward"})
@@ -112,7 +112,11 @@ def make_env_fn(config: TrainConfig, rank: int, pieces=None, raw: bool = False):
             return env
         if config.method in HIERARCHICAL_METHODS:
             policy, codebook, _, _ = pieces if pieces is not None else load_pretrained(config.run_dir)
-            env = GoalSelectionEnv(env, policy, codebook.goal_features, k=config.k)
+            if config.method == "ptgm-no-cluster":
+                goals = codebook.goal_features
+                env = ContinuousGoalEnv(env, policy, goals.min(0), goals.max(0), k=config.k)
+            else:
+                env = GoalSelectionEnv(env, policy, codebook.goal_features, k=config.k)
         env = ScaledObservation(env)
         env.reset(seed=config.seed * 1000 + rank)
         env.action_space.seed(config.seed * 1000 + rank)
@@ -123,7 +127,7 @@ def make_env_fn(config: TrainConfig, rank: int, pieces=None, raw: bool = False):
 
 def make_vec_env(config: TrainConfig, pieces=None) -> VecEnv:
     """The training environments: hierarchical ones share one batched low-level policy unless ``subproc``."""
-    if config.method in HIERARCHICAL_METHODS and not config.subproc:
+    if config.method in HIERARCHICAL_METHODS and config.method != "ptgm-no-cluster" and not config.subproc:
         policy, codebook, _, _ = pieces if pieces is not None else load_pretrained(config.run_dir)
         fns = [make_env_fn(config, rank, raw=True) for rank in range(config.n_envs)]
         vec_env = GoalSelectionVecEnv(fns, policy, codebook.goal_features, k=config.k)
@@ -218,7 +222,8 @@ def train(config: TrainConfig) -> dict:
     gamma = config.gamma or (0.95 if hierarchical else 0.99)
     common = dict(learning_rate=config.learning_rate, gamma=gamma, seed=config.seed, verbose=0, device="cpu",
                   tensorboard_log=str(out / "tb"))
-    hidden = list(config.hidden or (pieces[2].init_kwargs["hidden"] if hierarchical else (256, 256)))
+    discrete_goals = hierarchical and config.method != "ptgm-no-cluster"
+    hidden = list(config.hidden or (pieces[2].init_kwargs["hidden"] if discrete_goals else (256, 256)))
     net = dict(net_arch=dict(pi=hidden, vf=hidden), activation_fn=torch.nn.ReLU)
     ppo_kwargs = dict(
         common, n_steps=n_steps,

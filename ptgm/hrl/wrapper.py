@@ -49,8 +49,12 @@ class GoalSelectionEnv(gym.Wrapper):
         self._obs, info = self.env.reset(**kwargs)
         return self._obs, info
 
+    def _goal(self, action) -> torch.Tensor:
+        """The ``(1, goal_dim)`` goal features a high-level action stands for."""
+        return self.goals[int(action)][None]
+
     def step(self, action):
-        goal = self.goals[int(action)][None]
+        goal = self._goal(action)
         total_reward = 0.0
         for steps in range(1, self.k + 1):
             with torch.inference_mode():
@@ -60,8 +64,32 @@ class GoalSelectionEnv(gym.Wrapper):
             total_reward += float(reward)
             if terminated or truncated:
                 break
-        info = dict(info, env_steps=steps, goal=int(action))
+        info = dict(info, env_steps=steps, goal=int(action) if np.ndim(action) == 0 else -1)
         return self._obs, total_reward, terminated, truncated, info
+
+
+class ContinuousGoalEnv(GoalSelectionEnv):
+    """The no-clustering ablation: the high-level action IS a goal, a point in goal-feature space.
+
+    Actions live in ``[-1, 1]^goal_dim`` and map linearly onto the box ``[low, high]`` of
+    goal features (the range the cluster goals span, so the same scale as PTGM's goals);
+    the frozen low-level policy then runs k steps towards that goal. There is no discrete
+    goal prior to regularise towards (``info["goal"]`` is -1).
+
+    Args:
+        env, policy, k, deterministic: as for :class:`GoalSelectionEnv`.
+        low, high: ``(goal_dim,)`` bounds of the goal box.
+    """
+
+    def __init__(self, env: gym.Env, policy: GoalConditionedPolicy, low: np.ndarray, high: np.ndarray, k: int = 10,
+                 deterministic: bool = False):
+        super().__init__(env, policy, np.stack([low, high]), k, deterministic)
+        self.low, self.high = self.goals[0], self.goals[1]
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (policy.goal_dim,), np.float32)
+
+    def _goal(self, action) -> torch.Tensor:
+        unit = (torch.as_tensor(np.clip(action, -1.0, 1.0), dtype=torch.float32) + 1.0) / 2.0
+        return (self.low + unit * (self.high - self.low))[None]
 
 
 class GoalSelectionVecEnv(DummyVecEnv):
