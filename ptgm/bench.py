@@ -53,6 +53,11 @@ class BenchConfig:
     pretrain_steps: int = field(default=30_000, metadata={"help": "low-level policy gradient steps"})
     n_clusters: int = field(default=64, metadata={"help": "number of cluster goals"})
     prior_steps: int = field(default=15_000, metadata={"help": "goal prior gradient steps"})
+    k: int = field(default=10, metadata={"help": "environment steps per high-level step (the interval ablation)"})
+    share_from: str = field(default="", metadata={
+        "help": "another run directory whose finished play data and low-level policy this one links to (and its "
+                "codebook and prior when it has N_CLUSTERS goals): ablations over the number of clusters or k "
+                "without pre-training again"})
     eval_episodes: int = field(default=100, metadata={"help": "final evaluation episodes per run"})
     parallel: int = field(default=2, metadata={"help": "RL runs at a time (one per core)"})
     window: int = field(default=20, metadata={"help": "training episodes in the rolling score of the curves"})
@@ -115,7 +120,26 @@ def _mean_std(values: list[float], digits: int = 2) -> str:
     return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}" if len(values) else "—"
 
 
+def _link_shared_stages(config: BenchConfig) -> None:
+    """Symlink the finished stages of ``config.share_from`` that this benchmark can reuse as they are."""
+    source, target = Path(config.share_from).resolve(), Path(config.run_dir)
+    if not (source / "lowlevel" / "DONE.json").exists():
+        raise PTGMError(f"--share-from {config.share_from} has no finished low-level policy; run the pre-training "
+                        f"there first (e.g. `ptgm bench --run-dir {config.share_from}`).")
+    stages = ["data", "lowlevel"]
+    codebook = json.loads((source / "codebook" / "DONE.json").read_text()) if (
+        source / "codebook" / "DONE.json").exists() else None
+    if codebook is not None and codebook["summary"]["n_clusters"] == config.n_clusters:
+        stages += ["codebook", "prior"]
+    target.mkdir(parents=True, exist_ok=True)
+    for stage in stages:
+        if (source / stage).exists() and not (target / stage).exists():
+            (target / stage).symlink_to(source / stage, target_is_directory=True)
+
+
 def _pretrain_stages(config: BenchConfig) -> dict:
+    if config.share_from:
+        _link_shared_stages(config)
     common = dict(run_dir=config.run_dir, domain=config.domain, resume=True)
     data = generate(GenerateConfig(transitions=config.transitions, **common))
     low = pretrain(PretrainConfig(steps=config.pretrain_steps, **common))
@@ -130,7 +154,7 @@ def _train_process(config: BenchConfig, task: str, method: str, seed: int) -> in
     log.parent.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "ptgm.cli", "train", "--run-dir", config.run_dir, "--domain", config.domain,
            "--task", task, "--method", method, "--seed", str(seed), "--env-steps", str(config.env_steps),
-           "--eval-episodes", str(config.eval_episodes), "--resume"]
+           "--k", str(config.k), "--eval-episodes", str(config.eval_episodes), "--resume"]
     with open(log, "a") as f:
         return subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT)
 

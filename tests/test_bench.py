@@ -74,3 +74,17 @@ def test_tiny_bench_runs_every_job_and_reuses_them(tiny_run, tmp_path):
     assert main(["bench", *sum(([f"--{k.replace('_', '-')}", *(map(str, v) if isinstance(v, tuple) else [str(v)])]
                                 for k, v in config.items()), [])]) == 0
     assert model.stat().st_mtime == mtime
+
+
+def test_cluster_count_ablation_shares_the_pre_training(tiny_run, tmp_path):
+    run = tmp_path / "n4"
+    bench(BenchConfig(run_dir=str(run), share_from=str(tiny_run), n_clusters=4, prior_steps=50, methods=("ptgm",),
+                      seeds=1, env_steps=200, eval_episodes=1, window=1, k=5, out=str(tmp_path / "out")))
+    # Data and low-level policy are the tiny run's; the 4-goal codebook and its prior are new.
+    assert (run / "data").is_symlink() and (run / "lowlevel").is_symlink()
+    assert not (run / "codebook").is_symlink()
+    assert json.loads((run / "codebook" / "DONE.json").read_text())["summary"]["n_clusters"] == 4
+    done = json.loads((run / "rl" / "collect_wood" / "ptgm-seed0" / "DONE.json").read_text())
+    assert done["config"]["k"] == 5
+    with pytest.raises(PTGMError, match="no finished low-level policy"):
+        bench(BenchConfig(run_dir=str(tmp_path / "x"), share_from=str(tmp_path / "nothing")))
