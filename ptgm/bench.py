@@ -189,10 +189,16 @@ def collect_results(config: BenchConfig, score: str) -> list[dict]:
             for method in config.methods:
                 directory = run_directory(TrainConfig(run_dir=config.run_dir, domain=config.domain, task=task,
                                                       method=method, seed=seed))
-                done = directory / "DONE.json"
-                if not done.exists():
+                done, checkpoint = directory / "DONE.json", directory / "checkpoint.json"
+                if done.exists():
+                    summary = json.loads(done.read_text())["summary"]
+                elif checkpoint.exists() and (directory / "episodes.csv").exists():
+                    # A run still going (or stopped): its training curve so far, no final evaluation yet.
+                    summary = {"env_steps": json.loads(checkpoint.read_text())["env_steps"], "in_progress": True,
+                               "eval_success_rate": float("nan"), "eval_mean_return": float("nan"),
+                               "env_steps_per_second": float("nan")}
+                else:
                     continue
-                summary = json.loads(done.read_text())["summary"]
                 steps, values = rolling_score(directory / "episodes.csv", score, config.window)
                 summary.update(
                     task=task, method=method, seed=seed, curve=(steps, values),
@@ -253,8 +259,9 @@ def summary_markdown(config: BenchConfig, score: str, pretrained: dict, results:
         f"Final evaluation: {config.eval_episodes} episodes per run with the trained (stochastic) policy. Training "
         f"{name} is the mean over the last {config.window} training episodes; \"first\" is that over each run's "
         f"first {config.window} episodes; AUC is the mean training {name} over the env-step budget; the threshold "
-        f"is {config.threshold:g}. Mean ± std over seeds.", "",
-        f"| task | method | seeds | env steps | eval success | eval return | first {config.window} episodes | "
+        f"is {config.threshold:g}. Mean ± std over seeds. Runs \"in progress\" count with their training curve "
+        "so far and have no final evaluation yet.", "",
+        f"| task | method | seeds | env steps (per seed) | eval success | eval return | first {config.window} episodes | "
         f"training AUC | env steps to {name} ≥ {config.threshold:g} (per seed) | env steps/s |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -265,12 +272,15 @@ def summary_markdown(config: BenchConfig, score: str, pretrained: dict, results:
                 continue
             reach_steps = ", ".join("never" if r["steps_to_threshold"] is None else f"{r['steps_to_threshold']:.0f}"
                                     for r in group)
+            running = sum(bool(r.get("in_progress")) for r in group)
+            speeds = [r["env_steps_per_second"] for r in group if not np.isnan(r["env_steps_per_second"])]
             lines.append(
-                f"| {task} | {method} | {len(group)} | {max(r['env_steps'] for r in group)} | "
+                f"| {task} | {method} | {len(group)}{f' ({running} in progress)' if running else ''} | "
+                f"{', '.join(str(r['env_steps']) for r in group)} | "
                 f"{_mean_std([r['eval_success_rate'] for r in group])} | "
                 f"{_mean_std([r['eval_mean_return'] for r in group])} | "
                 f"{_mean_std([r['first_window'] for r in group])} | {_mean_std([r['auc'] for r in group])} | "
-                f"{reach_steps} | {np.mean([r['env_steps_per_second'] for r in group]):.0f} |")
+                f"{reach_steps} | {f'{np.mean(speeds):.0f}' if speeds else '—'} |")
     lines += ["", "Learning curves: " + ", ".join(f"`learning_curves_{t}.png`" for t in config.tasks),
               "", "Goal codebook: `codebook_goals.png` (the dataset state nearest each K-means centre), "
               "`codebook_projection.png` (2-D projection of the goal features coloured by cluster); "

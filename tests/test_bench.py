@@ -88,3 +88,16 @@ def test_cluster_count_ablation_shares_the_pre_training(tiny_run, tmp_path):
     assert done["config"]["k"] == 5
     with pytest.raises(PTGMError, match="no finished low-level policy"):
         bench(BenchConfig(run_dir=str(tmp_path / "x"), share_from=str(tmp_path / "nothing")))
+
+
+def test_summary_shows_runs_in_progress(tiny_run, tmp_path):
+    run = tiny_run / "rl" / "collect_wood" / "ppo-seed9"
+    run.mkdir(parents=True)
+    (run / "checkpoint.json").write_text(json.dumps({"env_steps": 120}))
+    write_episodes(run / "episodes.csv", [0, 1, 1], length=40)
+    out = tmp_path / "out"
+    bench(BenchConfig(run_dir=str(tiny_run), methods=("ppo",), seeds=10, window=2, summarize_only=True, out=str(out)))
+    runs = json.loads((out / "summary.json").read_text())["runs"]
+    partial = [r for r in runs if r["seed"] == 9]
+    assert len(partial) == 1 and partial[0]["in_progress"] and partial[0]["env_steps"] == 120
+    assert "in progress" in (out / "summary.md").read_text()
