@@ -203,7 +203,7 @@ def collect_results(config: BenchConfig, score: str) -> list[dict]:
                 summary.update(
                     task=task, method=method, seed=seed, curve=(steps, values),
                     first_window=float(values[0]) if len(values) else float("nan"),
-                    auc=area_under_curve(steps, values, config.env_steps),
+                    auc=area_under_curve(steps, values, summary["env_steps"]),  # runs in progress: so far
                     steps_to_threshold=steps_to_threshold(steps, values, config.threshold),
                 )
                 results.append(summary)
