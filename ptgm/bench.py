@@ -237,7 +237,9 @@ def write_results(config: BenchConfig, score: str, pretrained: dict, results: li
     atomic_write_json(out / "summary.json", {
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config).items()},
         "runs": [{k: v for k, v in r.items() if k != "curve"} for r in results]})
-    atomic_write_bytes(out / "summary.md", summary_markdown(config, score, pretrained, results).encode())
+    table = summary_markdown(config, score, pretrained, results)
+    atomic_write_bytes(out / "summary.md", table.encode())
+    print("\n" + table + f"\nResults in {out}/")
 
 
 def summary_markdown(config: BenchConfig, score: str, pretrained: dict, results: list[dict]) -> str:
