@@ -22,7 +22,7 @@ from tqdm.auto import tqdm  # noqa: E402
 
 from ptgm.domains import get_domain  # noqa: E402
 from ptgm.hrl.ppo import PTGMPPO  # noqa: E402
-from ptgm.hrl.train import HIERARCHICAL_METHODS, TrainConfig, load_pretrained, make_env_fn, run_directory  # noqa: E402
+from ptgm.hrl.train import CLUSTER_GOAL_METHODS, TrainConfig, load_pretrained, make_env_fn, run_directory  # noqa: E402
 from ptgm.utils import PTGMError, atomic_write_bytes, fill_domain_defaults  # noqa: E402
 
 
@@ -42,10 +42,9 @@ class ReportConfig:
 
     def __post_init__(self) -> None:
         fill_domain_defaults(self)
-        discrete = [m for m in HIERARCHICAL_METHODS if m != "ptgm-no-cluster"]
-        if self.method not in discrete:
+        if self.method not in CLUSTER_GOAL_METHODS:
             raise PTGMError(f"`ptgm report` shows which cluster goals a policy picks; {self.method!r} picks none. "
-                            f"Use --method {' or '.join(discrete)}.")
+                            f"Use --method {' or '.join(CLUSTER_GOAL_METHODS)}.")
         self.out = self.out or str(Path(self.run_dir) / "report")
 
 

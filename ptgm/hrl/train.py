@@ -35,7 +35,9 @@ from ptgm.utils import (
     seed_everything,
 )
 
-HIERARCHICAL_METHODS = ("ptgm", "ptgm-no-prior", "ptgm-no-cluster")
+#: Hierarchical methods that pick one of the codebook's N cluster goals (the rest output continuous goals).
+CLUSTER_GOAL_METHODS = ("ptgm", "ptgm-no-prior")
+HIERARCHICAL_METHODS = CLUSTER_GOAL_METHODS + ("ptgm-no-cluster",)
 #: Flat baselines from Stable-Baselines3 on the raw task environment (SAC needs continuous actions).
 FLAT_METHODS = ("ppo", "sac", "bc-ppo")
 METHODS = HIERARCHICAL_METHODS + FLAT_METHODS
@@ -112,7 +114,7 @@ def make_env_fn(config: TrainConfig, rank: int, pieces=None, raw: bool = False):
             return env
         if config.method in HIERARCHICAL_METHODS:
             policy, codebook, _, _ = pieces if pieces is not None else load_pretrained(config.run_dir)
-            if config.method == "ptgm-no-cluster":
+            if config.method not in CLUSTER_GOAL_METHODS:
                 goals = codebook.goal_features
                 env = ContinuousGoalEnv(env, policy, goals.min(0), goals.max(0), k=config.k)
             else:
@@ -127,7 +129,7 @@ def make_env_fn(config: TrainConfig, rank: int, pieces=None, raw: bool = False):
 
 def make_vec_env(config: TrainConfig, pieces=None) -> VecEnv:
     """The training environments: hierarchical ones share one batched low-level policy unless ``subproc``."""
-    if config.method in HIERARCHICAL_METHODS and config.method != "ptgm-no-cluster" and not config.subproc:
+    if config.method in CLUSTER_GOAL_METHODS and not config.subproc:
         policy, codebook, _, _ = pieces if pieces is not None else load_pretrained(config.run_dir)
         fns = [make_env_fn(config, rank, raw=True) for rank in range(config.n_envs)]
         vec_env = GoalSelectionVecEnv(fns, policy, codebook.goal_features, k=config.k)
@@ -222,8 +224,8 @@ def train(config: TrainConfig) -> dict:
     gamma = config.gamma or (0.95 if hierarchical else 0.99)
     common = dict(learning_rate=config.learning_rate, gamma=gamma, seed=config.seed, verbose=0, device="cpu",
                   tensorboard_log=str(out / "tb"))
-    discrete_goals = hierarchical and config.method != "ptgm-no-cluster"
-    hidden = list(config.hidden or (pieces[2].init_kwargs["hidden"] if discrete_goals else (256, 256)))
+    hidden = list(config.hidden or (pieces[2].init_kwargs["hidden"] if config.method in CLUSTER_GOAL_METHODS
+                                    else (256, 256)))
     net = dict(net_arch=dict(pi=hidden, vf=hidden), activation_fn=torch.nn.ReLU)
     ppo_kwargs = dict(
         common, n_steps=n_steps,
