@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from ptgm.baselines.spirl import SpirlConfig, train_spirl
 from ptgm.clustering.codebook import ClusterConfig, cluster
 from ptgm.data.generate import GenerateConfig, generate
 from ptgm.domains import get_domain
@@ -145,7 +146,10 @@ def _pretrain_stages(config: BenchConfig) -> dict:
     low = pretrain(PretrainConfig(steps=config.pretrain_steps, **common))
     cluster(ClusterConfig(n_clusters=config.n_clusters, run_dir=config.run_dir, domain=config.domain))
     prior = train_prior(PriorConfig(steps=config.prior_steps, **common))
-    return {"data": data, "lowlevel": low, "prior": prior}
+    stages = {"data": data, "lowlevel": low, "prior": prior}
+    if "spirl" in config.methods:  # SPiRL's own pre-training: skills and skill prior on the same data
+        stages["spirl"] = train_spirl(SpirlConfig(**common))
+    return stages
 
 
 def _train_process(config: BenchConfig, task: str, method: str, seed: int) -> int:

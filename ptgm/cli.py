@@ -40,6 +40,7 @@ def _config_from_args(cls: type, args: argparse.Namespace):
 
 
 def _commands() -> dict[str, tuple[str, type, Callable]]:
+    from ptgm.baselines.spirl import SpirlConfig, train_spirl
     from ptgm.bench import BenchConfig, bench
     from ptgm.clustering.codebook import ClusterConfig, cluster
     from ptgm.data.generate import GenerateConfig, generate
@@ -56,7 +57,9 @@ def _commands() -> dict[str, tuple[str, type, Callable]]:
         "pretrain": ("train the goal-conditioned low-level policy (BC + hindsight relabeling)", PretrainConfig, pretrain),
         "cluster": ("K-means the dataset's goals into N discrete goals", ClusterConfig, cluster),
         "prior": ("train the goal prior π_p(goal | s)", PriorConfig, train_prior),
-        "train": ("downstream RL on a task: ptgm, ptgm-no-prior, or flat ppo / sac", TrainConfig, train),
+        "spirl": ("SPiRL baseline: train the skill VAE and skill prior p(z | s) (continuous actions)", SpirlConfig,
+                  train_spirl),
+        "train": ("downstream RL on a task: ptgm and its ablations, spirl, or flat ppo / sac", TrainConfig, train),
         "evaluate": ("evaluate a trained downstream policy", EvaluateConfig, evaluate),
         "report": ("which goals a trained high-level policy picks, as pictures", ReportConfig, report),
         "bench": ("every (task, method, seed) side by side: curves, summary table, plots", BenchConfig, bench),

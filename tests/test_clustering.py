@@ -35,6 +35,28 @@ def test_goal_is_the_state_nearest_its_centre_within_its_cluster(tiny_run):
     assert book.cluster_sizes.sum() == len(feats)
 
 
+def test_standardised_clustering_splits_on_small_scale_features(tiny_run, tmp_path):
+    data, _ = _features(tiny_run)
+    rng = np.random.default_rng(0)
+    n = 2000
+    # Feature 0 is noise in the hundreds; feature 1 takes two values 0.1 apart (what K-means should find).
+    wide, fine = rng.normal(0, 100, n), rng.integers(0, 2, n) * 0.1
+    feats = np.stack([wide, fine], 1).astype(np.float32)
+    plain = build_codebook(data, feats, n_clusters=2, max_samples=n, seed=0, n_init=3, domain="x")
+    scaled = build_codebook(data, feats, n_clusters=2, max_samples=n, seed=0, n_init=3, domain="x",
+                            standardize=True)
+
+    def purity(book):
+        labels = book.assign(feats)
+        return max(np.mean(labels == (fine > 0.05)), np.mean(labels != (fine > 0.05)))
+
+    assert purity(plain) < 0.7 and purity(scaled) > 0.99
+    np.testing.assert_allclose(scaled.feature_scale, [wide.std(), 0.05], rtol=1e-3)  # floored at 0.05
+    np.testing.assert_array_equal(plain.feature_scale, [1.0, 1.0])
+    scaled.save(tmp_path / "cb.npz")
+    np.testing.assert_array_equal(Codebook.load(tmp_path / "cb.npz").assign(feats), scaled.assign(feats))
+
+
 def test_codebook_round_trip_and_dataset_check(tiny_run, tmp_path):
     book = Codebook.load(tiny_run / "codebook" / "codebook.npz")
     book.save(tmp_path / "cb.npz")

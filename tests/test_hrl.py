@@ -53,6 +53,37 @@ def test_wrapper_runs_exactly_k_steps_and_stops_at_episode_end(tiny_run):
     assert truncated and info["env_steps"] == 5 and counter.count == 25
 
 
+def test_wrappers_give_the_low_level_policy_the_composed_goal(tiny_run, monkeypatch):
+    policy, codebook, _, _ = load_pretrained(tiny_run)
+    goals = codebook.goal_features
+    composed, given = [], []
+
+    def to_goal_five(chosen, observations):
+        composed.append((chosen.copy(), observations.shape))
+        return np.repeat(goals[5:6], len(chosen), 0)
+
+    sample = policy.sample
+
+    def recording_sample(obs, goal, deterministic=False):
+        given.append(goal.numpy().copy())
+        return sample(obs, goal, deterministic)
+
+    monkeypatch.setattr(policy, "sample", recording_sample)
+    env = GoalSelectionEnv(CrafterEnv("collect_wood"), policy, goals, k=4, compose_goal=to_goal_five)
+    env.reset(seed=0)
+    env.step(2)
+    # Composed once per high-level step, from the chosen goal in the state it was chosen in.
+    assert len(composed) == 1 and np.array_equal(composed[0][0], goals[2:3])
+    assert composed[0][1] == (1, policy.obs_dim)
+    assert len(given) == 4 and all(np.array_equal(g, goals[5:6]) for g in given)
+    composed.clear(), given.clear()
+    vec = GoalSelectionVecEnv([lambda: CrafterEnv("collect_wood")] * 2, policy, goals, k=3, compose_goal=to_goal_five)
+    vec.reset()
+    vec.step(np.array([0, 1]))
+    assert len(composed) == 1 and np.array_equal(composed[0][0], goals[[0, 1]]) and composed[0][1][0] == 2
+    assert len(given) == 3 and all(np.array_equal(g, goals[[5, 5]]) for g in given)
+
+
 def test_wrapper_sums_task_reward_and_ends_on_success(tiny_run):
     policy, codebook, _, _ = load_pretrained(tiny_run)
     base = CrafterEnv("collect_wood")

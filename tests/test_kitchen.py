@@ -8,8 +8,8 @@ from gymnasium.utils.env_checker import check_env
 from ptgm.data.dataset import load_minari
 from ptgm.data.generate import load_run_dataset
 from ptgm.domains import get_domain
-from ptgm.domains.kitchen import GOAL_DIM, KitchenEnv, goal_features
-from ptgm.domains.kitchen.env import OBS_DIM, parse_task
+from ptgm.domains.kitchen import GOAL_DIM, KitchenEnv, compose_goal, goal_features
+from ptgm.domains.kitchen.env import OBJECT_QPOS_START, OBS_DIM, parse_task
 from ptgm.utils import PTGMError
 
 
@@ -70,6 +70,32 @@ def test_goal_features_are_robot_and_object_joint_positions():
     np.testing.assert_array_equal(features[0], np.r_[np.arange(9), np.arange(18, 39)])
     with pytest.raises(ValueError, match="shape"):
         goal_features(np.zeros((2, 60)))
+
+
+def test_composed_goal_keeps_what_the_goal_leaves_untouched_and_never_undoes_progress():
+    env = KitchenEnv()
+    start, _ = env.reset(seed=0)
+    # The goal state: arm elsewhere, microwave open, everything else where it starts.
+    goal_state = start.copy()
+    goal_state[:7] += 0.3
+    goal_state[OBJECT_QPOS_START + 13] = -0.7  # microwave hinge (qpos 22)
+    # Now: the light switch was turned and the slide cabinet opened, the microwave is still shut.
+    now = start.copy()
+    now[OBJECT_QPOS_START + 8:OBJECT_QPOS_START + 10] = [-0.69, -0.05]  # light switch (qpos 17, 18)
+    now[OBJECT_QPOS_START + 10] = 0.37  # slide cabinet (qpos 19)
+    goal = goal_features(goal_state[None])
+    composed = compose_goal(goal, now[None])[0]
+    np.testing.assert_allclose(composed[:9], goal[0, :9])  # the arm pose is the goal's
+    assert composed[22] == pytest.approx(-0.7)  # the goal's own change stays
+    np.testing.assert_allclose(composed[17:20], [-0.69, -0.05, 0.37])  # progress is not undone
+    # A goal that moved the light switch itself keeps its own value there.
+    goal_state[OBJECT_QPOS_START + 8:OBJECT_QPOS_START + 10] = [-0.4, -0.02]
+    assert compose_goal(goal_features(goal_state[None]), now[None])[0, 17] == pytest.approx(-0.4)
+    # Batches compose row by row, and the input is left alone.
+    both = np.concatenate([goal, goal])
+    out = compose_goal(both, np.stack([now, start]))
+    assert out[0, 19] == pytest.approx(0.37) and out[1, 19] == pytest.approx(goal[0, 19])
+    assert both[0, 19] == pytest.approx(goal[0, 19])
 
 
 def _write_d4rl_layout_dataset(root, dataset_id: str, episodes: int = 2, steps: int = 15) -> None:

@@ -50,6 +50,8 @@ class Codebook:
         cluster_sizes: ``(N,)`` sampled states assigned to each cluster.
         fingerprint: the dataset's fingerprint.
         domain: the domain's name.
+        feature_scale: ``(goal_dim,)`` what each feature is divided by before distances are taken
+            (ones: plain Euclidean distance; see ``Domain.standardize_goal_features``).
     """
 
     centers: np.ndarray
@@ -59,6 +61,11 @@ class Codebook:
     cluster_sizes: np.ndarray
     fingerprint: str
     domain: str
+    feature_scale: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.feature_scale is None:
+            self.feature_scale = np.ones(self.centers.shape[1], np.float32)
 
     @property
     def n_goals(self) -> int:
@@ -67,17 +74,18 @@ class Codebook:
     def assign(self, features: np.ndarray, batch: int = 65536) -> np.ndarray:
         """Index of the nearest centre for each row of goal features."""
         out = np.empty(len(features), np.int64)
-        c2 = (self.centers**2).sum(1)
+        centers = self.centers / self.feature_scale
+        c2 = (centers**2).sum(1)
         for i in range(0, len(features), batch):
-            f = features[i : i + batch]
-            out[i : i + batch] = (c2[None] - 2 * f @ self.centers.T).argmin(1)
+            f = features[i : i + batch] / self.feature_scale
+            out[i : i + batch] = (c2[None] - 2 * f @ centers.T).argmin(1)
         return out
 
     def save(self, path: Path) -> None:
         atomic_savez(path, centers=self.centers, goal_features=self.goal_features,
                      goal_observations=self.goal_observations, goal_rows=self.goal_rows,
                      cluster_sizes=self.cluster_sizes, fingerprint=np.asarray(self.fingerprint),
-                     domain=np.asarray(self.domain))
+                     domain=np.asarray(self.domain), feature_scale=self.feature_scale)
 
     @classmethod
     def load(cls, path: Path) -> "Codebook":
@@ -89,7 +97,8 @@ class Codebook:
                 return cls(centers=z["centers"], goal_features=z["goal_features"],
                            goal_observations=z["goal_observations"], goal_rows=z["goal_rows"],
                            cluster_sizes=z["cluster_sizes"], fingerprint=str(z["fingerprint"]),
-                           domain=str(z["domain"]))
+                           domain=str(z["domain"]),
+                           feature_scale=z["feature_scale"] if "feature_scale" in z.files else None)
         except Exception as exc:
             raise PTGMError(f"The goal codebook at {path} is corrupt ({exc}). Rebuild it with `ptgm cluster --force`.") from exc
 
@@ -103,21 +112,33 @@ class Codebook:
             )
 
 
+#: Smallest scale a standardised feature gets: features that hardly vary (an object nobody moves) are
+#: not blown up to the weight of those that do.
+MIN_FEATURE_SCALE = 0.05
+
+
 def build_codebook(data: TrajectoryData, features: np.ndarray, n_clusters: int, max_samples: int,
-                   seed: int, n_init: int, domain: str) -> Codebook:
-    """K-means on (a sample of) the dataset's goal features; goal = sampled state nearest each centre."""
+                   seed: int, n_init: int, domain: str, standardize: bool = False) -> Codebook:
+    """K-means on (a sample of) the dataset's goal features; goal = sampled state nearest each centre.
+
+    With ``standardize`` every feature is divided by its standard deviation over the sample (at least
+    ``MIN_FEATURE_SCALE``) before clustering, and the codebook keeps that scale for assigning states.
+    """
     if n_clusters > len(features):
         raise PTGMError(f"Asked for {n_clusters} clusters but the dataset has only {len(features)} states; "
                         "use fewer clusters (--n-clusters) or more data.")
     rng = np.random.default_rng(seed)
     sample = np.sort(rng.choice(len(features), size=min(max_samples, len(features)), replace=False))
-    kmeans = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed).fit(features[sample])
-    centers = kmeans.cluster_centers_.astype(np.float32)
+    scale = np.ones(features.shape[1], np.float32)
+    if standardize:
+        scale = np.maximum(features[sample].std(0), MIN_FEATURE_SCALE).astype(np.float32)
+    kmeans = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed).fit(features[sample] / scale)
+    centers = (kmeans.cluster_centers_ * scale).astype(np.float32)
     labels = kmeans.labels_
     goal_rows = np.empty(n_clusters, np.int64)
     for c in range(n_clusters):
         members = sample[labels == c]
-        distances = ((features[members] - centers[c]) ** 2).sum(1)
+        distances = (((features[members] - centers[c]) / scale) ** 2).sum(1)
         goal_rows[c] = members[int(distances.argmin())]
     return Codebook(
         centers=centers,
@@ -127,6 +148,7 @@ def build_codebook(data: TrajectoryData, features: np.ndarray, n_clusters: int, 
         cluster_sizes=np.bincount(labels, minlength=n_clusters),
         fingerprint=data.fingerprint,
         domain=domain,
+        feature_scale=scale,
     )
 
 
@@ -142,7 +164,7 @@ def cluster(config: ClusterConfig) -> dict:
     print(f"[cluster] K-means with {config.n_clusters} clusters on {min(config.max_samples, len(features))} "
           f"of {len(features)} states ({features.shape[1]}-d goal features)")
     codebook = build_codebook(data, features, config.n_clusters, config.max_samples, config.seed,
-                              config.n_init, domain.name)
+                              config.n_init, domain.name, standardize=domain.standardize_goal_features)
     codebook.save(out / "codebook.npz")
     from ptgm.plots import plot_codebook_grid, plot_goal_projection
 

@@ -60,6 +60,19 @@ class Domain(ABC):
     def render_observation(self, observation: np.ndarray) -> np.ndarray:
         """An RGB picture (H, W, 3, uint8) of one observation, for goal codebooks."""
 
+    #: Scale each goal feature by its dataset standard deviation before K-means, so that no group of
+    #: features (e.g. arm joints in radians against object joints) decides the clusters alone.
+    standardize_goal_features: bool = False
+
+    def compose_goal(self, goal_features: np.ndarray, observations: np.ndarray) -> np.ndarray:
+        """The goal features the low-level policy is given for cluster goals ``goal_features`` ``(B, goal_dim)``
+        chosen in ``observations`` ``(B, obs_dim)``.
+
+        Default: the cluster goals as they are. A domain whose goal states describe several independent
+        objects can keep the current state of the objects a goal does not ask to change.
+        """
+        return goal_features
+
     def goal_reached(self, observation: np.ndarray, goal_observation: np.ndarray) -> bool:
         """Whether ``observation`` counts as having reached ``goal_observation``.
 

@@ -1,4 +1,4 @@
-"""`ptgm train`: downstream RL on a task — PTGM (goals + prior), its no-prior ablation, or flat PPO."""
+"""`ptgm train`: downstream RL on a task — PTGM (goals + prior), its ablations, SPiRL, or flat PPO / SAC."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 from tqdm import tqdm
 
+from ptgm.baselines.spirl import SkillEnv, SpirlSAC, load_skills
 from ptgm.clustering.codebook import Codebook
 from ptgm.domains import get_domain
 from ptgm.hrl.ppo import PTGMPPO
@@ -40,7 +41,8 @@ CLUSTER_GOAL_METHODS = ("ptgm", "ptgm-no-prior")
 HIERARCHICAL_METHODS = CLUSTER_GOAL_METHODS + ("ptgm-no-cluster",)
 #: Flat baselines from Stable-Baselines3 on the raw task environment (SAC needs continuous actions).
 FLAT_METHODS = ("ppo", "sac", "bc-ppo")
-METHODS = HIERARCHICAL_METHODS + FLAT_METHODS
+#: SPiRL: SAC over the latents of skills pre-trained with `ptgm spirl` (continuous actions only).
+METHODS = HIERARCHICAL_METHODS + FLAT_METHODS + ("spirl",)
 
 
 @dataclass
@@ -52,9 +54,13 @@ class TrainConfig:
     task: str = field(default="", metadata={"help": "downstream task name (empty: the domain's default)"})
     method: str = field(default="ptgm", metadata={
         "help": "ptgm | ptgm-no-prior (α=0) | ptgm-no-cluster (continuous goals, no prior) | ppo | sac (flat, "
-                "from scratch) | bc-ppo (flat, cloned from the play data, then PPO)"})
+                "from scratch) | bc-ppo (flat, cloned from the play data, then PPO) | spirl (SAC over the skills of "
+                "`ptgm spirl`, H env steps each; continuous actions)"})
     env_steps: int = field(default=100_000, metadata={"help": "budget of environment (low-level) steps"})
     k: int = field(default=10, metadata={"help": "environment steps per high-level step"})
+    compose_goals: bool = field(default=True, metadata={
+        "help": "give the low-level policy the domain's composed goal (Kitchen: objects a cluster goal leaves "
+                "where they start keep their current state); false: the cluster goal state as it is"})
     kl_coef: float = field(default=0.01, metadata={"help": "α, weight of KL(prior ‖ policy) in the reward"})
     init_from_prior: bool = field(default=True, metadata={"help": "start the high-level policy equal to the prior"})
     n_envs: int = field(default=4, metadata={"help": "parallel environments"})
@@ -112,13 +118,16 @@ def make_env_fn(config: TrainConfig, rank: int, pieces=None, raw: bool = False):
         if raw:
             env.action_space.seed(config.seed * 1000 + rank)
             return env
-        if config.method in HIERARCHICAL_METHODS:
+        if config.method == "spirl":
+            env = SkillEnv(env, pieces if pieces is not None else load_skills(config.run_dir, config.domain))
+        elif config.method in HIERARCHICAL_METHODS:
             policy, codebook, _, _ = pieces if pieces is not None else load_pretrained(config.run_dir)
+            compose = domain.compose_goal if config.compose_goals else None
             if config.method not in CLUSTER_GOAL_METHODS:
                 goals = codebook.goal_features
-                env = ContinuousGoalEnv(env, policy, goals.min(0), goals.max(0), k=config.k)
+                env = ContinuousGoalEnv(env, policy, goals.min(0), goals.max(0), k=config.k, compose_goal=compose)
             else:
-                env = GoalSelectionEnv(env, policy, codebook.goal_features, k=config.k)
+                env = GoalSelectionEnv(env, policy, codebook.goal_features, k=config.k, compose_goal=compose)
         env = ScaledObservation(env)
         env.reset(seed=config.seed * 1000 + rank)
         env.action_space.seed(config.seed * 1000 + rank)
@@ -132,7 +141,8 @@ def make_vec_env(config: TrainConfig, pieces=None) -> VecEnv:
     if config.method in CLUSTER_GOAL_METHODS and not config.subproc:
         policy, codebook, _, _ = pieces if pieces is not None else load_pretrained(config.run_dir)
         fns = [make_env_fn(config, rank, raw=True) for rank in range(config.n_envs)]
-        vec_env = GoalSelectionVecEnv(fns, policy, codebook.goal_features, k=config.k)
+        compose = get_domain(config.domain).compose_goal if config.compose_goals else None
+        vec_env = GoalSelectionVecEnv(fns, policy, codebook.goal_features, k=config.k, compose_goal=compose)
         vec_env.seed(config.seed * 1000)
         return vec_env
     fns = [make_env_fn(config, rank, pieces if not config.subproc else None) for rank in range(config.n_envs)]
@@ -216,16 +226,18 @@ def train(config: TrainConfig) -> dict:
     seed_everything(config.seed)
     hierarchical = config.method in HIERARCHICAL_METHODS
     pieces = load_pretrained(config.run_dir) if hierarchical else None
+    if config.method == "spirl":  # the skills, checked against the dataset they were trained on
+        pieces = load_skills(config.run_dir, config.domain, check_dataset=True)
     vec_env = make_vec_env(config, pieces)
     if config.method == "sac" and not isinstance(vec_env.action_space, gym.spaces.Box):
         raise PTGMError(f"SAC needs continuous actions; the {domain.name} task has {vec_env.action_space}. "
                         "Use --method ppo for the flat baseline.")
     n_steps = config.n_steps or (64 if hierarchical else 256)
-    gamma = config.gamma or (0.95 if hierarchical else 0.99)
+    gamma = config.gamma or (0.95 if hierarchical or config.method == "spirl" else 0.99)
     common = dict(learning_rate=config.learning_rate, gamma=gamma, seed=config.seed, verbose=0, device="cpu",
                   tensorboard_log=str(out / "tb"))
     hidden = list(config.hidden or (pieces[2].init_kwargs["hidden"] if config.method in CLUSTER_GOAL_METHODS
-                                    else (256, 256)))
+                                    else pieces.prior_hidden if config.method == "spirl" else (256, 256)))
     net = dict(net_arch=dict(pi=hidden, vf=hidden), activation_fn=torch.nn.ReLU)
     ppo_kwargs = dict(
         common, n_steps=n_steps,
@@ -235,12 +247,13 @@ def train(config: TrainConfig) -> dict:
     )
     sac_kwargs = dict(common, batch_size=256, learning_starts=config.sac_learning_starts,
                       policy_kwargs=dict(net_arch=dict(pi=hidden, qf=hidden)))
-    algorithm = {"sac": SAC, "ppo": PPO, "bc-ppo": PPO}.get(config.method, PTGMPPO)
+    algorithm = {"sac": SAC, "ppo": PPO, "bc-ppo": PPO, "spirl": SpirlSAC}.get(config.method, PTGMPPO)
     episodes, env_steps = [], 0
     ckpt = out / "checkpoint.zip"
     if config.resume and ckpt.exists():
-        model = algorithm.load(ckpt, env=vec_env, device="cpu")
-        if config.method == "sac" and (out / "replay_buffer.pkl").exists():
+        extra = {"skills": pieces} if config.method == "spirl" else {}  # SPiRL's frozen prior is not in the zip
+        model = algorithm.load(ckpt, env=vec_env, device="cpu", **extra)
+        if config.method in ("sac", "spirl") and (out / "replay_buffer.pkl").exists():
             model.load_replay_buffer(out / "replay_buffer.pkl")
         env_steps = json.loads((out / "checkpoint.json").read_text())["env_steps"]
         episodes = [e for e in read_episodes(out / "episodes.csv") if e["env_steps"] <= env_steps]
@@ -253,6 +266,11 @@ def train(config: TrainConfig) -> dict:
                         init_from_prior=use_prior and config.init_from_prior, **ppo_kwargs)
     elif config.method == "sac":
         model = SAC("MlpPolicy", vec_env, **sac_kwargs)
+    elif config.method == "spirl":  # learning starts and the buffer count skill steps, one update per skill step
+        skill_steps = config.env_steps // pieces.horizon
+        model = SpirlSAC("MlpPolicy", vec_env, skills=pieces, init_from_prior=config.init_from_prior,
+                         **dict(sac_kwargs, learning_starts=config.sac_learning_starts // pieces.horizon,
+                                buffer_size=skill_steps + config.n_envs, gradient_steps=-1))
     else:
         model = PPO("MlpPolicy", vec_env, **ppo_kwargs)
         if config.method == "bc-ppo":

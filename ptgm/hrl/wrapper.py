@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import gymnasium as gym
 import numpy as np
 import torch
@@ -9,6 +11,9 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from ptgm.lowlevel.policy import GoalConditionedPolicy
 from ptgm.nets import observation_scale
+
+#: ``f(goals (B, goal_dim), observations (B, obs_dim)) -> goals (B, goal_dim)``.
+ComposeGoal = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 class GoalSelectionEnv(gym.Wrapper):
@@ -25,10 +30,13 @@ class GoalSelectionEnv(gym.Wrapper):
         goal_features: ``(N, goal_dim)`` features of the cluster goals.
         k: environment steps per high-level step.
         deterministic: take the low-level policy's most likely action instead of sampling.
+        compose_goal: ``f(goals (B, goal_dim), observations (B, obs_dim)) -> goals`` applied to the chosen
+            goal in the state where it is chosen (a domain's :meth:`~ptgm.domains.base.Domain.compose_goal`);
+            ``None`` gives the low-level policy the goal as it is.
     """
 
     def __init__(self, env: gym.Env, policy: GoalConditionedPolicy, goal_features: np.ndarray, k: int = 10,
-                 deterministic: bool = False):
+                 deterministic: bool = False, compose_goal: ComposeGoal | None = None):
         super().__init__(env)
         if goal_features.shape[1] != policy.goal_dim:
             raise ValueError(f"goal features have {goal_features.shape[1]} entries but the low-level policy "
@@ -42,6 +50,7 @@ class GoalSelectionEnv(gym.Wrapper):
         self.goals = torch.as_tensor(goal_features, dtype=torch.float32)
         self.k = k
         self.deterministic = deterministic
+        self.compose_goal = compose_goal
         self.action_space = gym.spaces.Discrete(len(goal_features))
         self._obs: np.ndarray | None = None
 
@@ -55,6 +64,8 @@ class GoalSelectionEnv(gym.Wrapper):
 
     def step(self, action):
         goal = self._goal(action)
+        if self.compose_goal is not None:
+            goal = torch.as_tensor(self.compose_goal(goal.numpy(), np.asarray(self._obs)[None]))
         total_reward = 0.0
         for steps in range(1, self.k + 1):
             with torch.inference_mode():
@@ -77,13 +88,13 @@ class ContinuousGoalEnv(GoalSelectionEnv):
     goal prior to regularise towards (``info["goal"]`` is -1).
 
     Args:
-        env, policy, k, deterministic: as for :class:`GoalSelectionEnv`.
+        env, policy, k, deterministic, compose_goal: as for :class:`GoalSelectionEnv`.
         low, high: ``(goal_dim,)`` bounds of the goal box.
     """
 
     def __init__(self, env: gym.Env, policy: GoalConditionedPolicy, low: np.ndarray, high: np.ndarray, k: int = 10,
-                 deterministic: bool = False):
-        super().__init__(env, policy, np.stack([low, high]), k, deterministic)
+                 deterministic: bool = False, compose_goal: ComposeGoal | None = None):
+        super().__init__(env, policy, np.stack([low, high]), k, deterministic, compose_goal)
         self.low, self.high = self.goals[0], self.goals[1]
         self.action_space = gym.spaces.Box(-1.0, 1.0, (policy.goal_dim,), np.float32)
 
@@ -104,15 +115,16 @@ class GoalSelectionVecEnv(DummyVecEnv):
 
     Args:
         env_fns: thunks making the task environments (raw observations).
-        policy, goal_features, k, deterministic: as for :class:`GoalSelectionEnv`.
+        policy, goal_features, k, deterministic, compose_goal: as for :class:`GoalSelectionEnv`.
     """
 
     def __init__(self, env_fns, policy: GoalConditionedPolicy, goal_features: np.ndarray, k: int = 10,
-                 deterministic: bool = False):
+                 deterministic: bool = False, compose_goal: ComposeGoal | None = None):
         super().__init__(env_fns)
         # Validates shapes and k exactly as the single-environment wrapper does.
         check = GoalSelectionEnv(self.envs[0], policy, goal_features, k, deterministic)
         self.policy, self.goals, self.k, self.deterministic = check.policy, check.goals, k, deterministic
+        self.compose_goal = compose_goal
         self.scale = observation_scale(self.envs[0].observation_space)
         self.observation_space = ScaledObservation(self.envs[0]).observation_space
         self.action_space = check.action_space
@@ -132,6 +144,8 @@ class GoalSelectionVecEnv(DummyVecEnv):
     def step_wait(self):
         n = self.num_envs
         goals = self.goals[torch.as_tensor(np.asarray(self.actions, np.int64).reshape(n))]
+        if self.compose_goal is not None:
+            goals = torch.as_tensor(self.compose_goal(goals.numpy(), self._raw))
         rewards = np.zeros(n, np.float32)
         steps = np.zeros(n, np.int64)
         dones = np.zeros(n, bool)

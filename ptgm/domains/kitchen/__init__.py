@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 
@@ -45,6 +46,42 @@ def goal_features(observations: np.ndarray) -> np.ndarray:
     ).astype(np.float32)
 
 
+#: An object joint counts as untouched in a goal within this distance of where it starts (rad or m).
+REST_TOLERANCE = 0.05
+
+
+@functools.cache
+def _object_groups() -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """Goal-feature indices of each object (a subtask's joints, or a lone joint), and the starting features.
+
+    Goal feature ``i`` is ``qpos[i]`` (9 robot joints, then the 21 object joints).
+    """
+    from gymnasium_robotics.envs.franka_kitchen.kitchen_env import OBS_ELEMENT_INDICES
+
+    groups = [np.asarray(idx) for idx in OBS_ELEMENT_INDICES.values()]
+    grouped = np.concatenate(groups)
+    groups += [np.array([i]) for i in range(9, GOAL_DIM) if i not in grouped]
+    start = np.asarray(KitchenEnv().kitchen.robot_env.init_qpos, np.float32)[:GOAL_DIM]
+    return tuple(groups), start
+
+
+def compose_goal(goals: np.ndarray, observations: np.ndarray) -> np.ndarray:
+    """Cluster goals with every object they leave at its starting position set to its current state.
+
+    A cluster goal is one dataset state: its arm pose plus the state of all seven objects. Taken as it is,
+    a goal from a state where the microwave is still shut asks a policy that has opened it to shut it again
+    (play never does that, so the low-level policy does something arbitrary). An object the goal state has
+    not moved from its start says nothing about the task, so the current state of that object stands in.
+    """
+    groups, start = _object_groups()
+    goals = np.array(goals, dtype=np.float32, copy=True)
+    current = goal_features(observations)
+    for idx in groups:
+        untouched = np.linalg.norm(goals[:, idx] - start[idx], axis=1) < REST_TOLERANCE
+        goals[np.ix_(untouched, idx)] = current[np.ix_(untouched, idx)]
+    return goals
+
+
 class KitchenPlayer:
     """Task-agnostic play: random sequences of 2–4 subtasks in random order, with action noise.
 
@@ -81,6 +118,7 @@ class KitchenDomain(Domain):
     dataset_transitions = 150_000  # the size of D4RL kitchen-mixed
     score, score_threshold = "return", 3.0  # subtasks completed per episode; the paper's bar on mkbl
     dataset_observation_key = "observation"  # Minari/D4RL kitchen datasets store dict observations
+    standardize_goal_features = True  # arm joints (rad) would otherwise outweigh the object joints in K-means
 
     def task_names(self) -> list[str]:
         return list(TASK_PRESETS) + [s.replace(" ", "_") for s in SUBTASKS]
@@ -96,6 +134,9 @@ class KitchenDomain(Domain):
 
     def goal_features(self, observations: np.ndarray) -> np.ndarray:
         return goal_features(observations)
+
+    def compose_goal(self, goal_features: np.ndarray, observations: np.ndarray) -> np.ndarray:
+        return compose_goal(goal_features, observations)
 
     def scripted_player(self, env: gym.Env, rng: np.random.Generator) -> KitchenPlayer:
         return KitchenPlayer(env, rng)
@@ -127,4 +168,4 @@ class KitchenDomain(Domain):
         parse_task(task)
 
 
-__all__ = ["KitchenDomain", "KitchenEnv", "KitchenPlayer", "SUBTASKS", "TASK_PRESETS", "goal_features"]
+__all__ = ["KitchenDomain", "KitchenEnv", "KitchenPlayer", "SUBTASKS", "TASK_PRESETS", "compose_goal", "goal_features"]
