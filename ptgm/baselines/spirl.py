@@ -13,6 +13,14 @@ H actions and runs them open-loop in the task; :class:`SpirlSAC` is Stable-Basel
 SAC in that skill space with SPiRL's objective: α·KL(π(z|s) ‖ p(z|s)) in place of the
 entropy term, α tuned so the divergence tracks a target (5, SPiRL's Kitchen value), and
 the actor initialised as the prior.
+
+Skill space and SAC's tanh: SB3's SAC samples a Gaussian u and acts tanh(u) in a Box.
+Here the Box is ``[-1, 1]^latent_dim`` and :class:`SkillEnv` undoes the squashing
+(z = atanh(a)), so the skill the decoder gets is the policy's Gaussian sample u itself.
+Policy and prior are then both Gaussians over the same z: the divergence needs no
+Jacobian, the actor can start exactly equal to the prior, and every latent the prior
+proposes is reachable (SPiRL's code instead acts 2·tanh(u) while regularising u,
+which distorts the skills away from the origin).
 """
 
 from __future__ import annotations
@@ -39,6 +47,10 @@ from ptgm.utils import PTGMError, fill_domain_defaults, mark_stage_done, prepare
 LOG_STD_RANGE = (-10.0, 2.0)
 #: SPiRL's Kitchen target for KL(π(z|s) ‖ p(z|s)) that the automatic α tracks.
 TARGET_DIVERGENCE = 5.0
+#: SPiRL clips the divergence estimate to ±100 so a rare far-off sample cannot swamp the losses.
+MAX_DIVERGENCE = 100.0
+#: Squashed actions are kept this far inside ±1 before atanh (|z| ≤ 7.25).
+ATANH_EPS = 1e-6
 
 
 @dataclass
@@ -57,8 +69,6 @@ class SpirlConfig:
     hidden: tuple[int, ...] = field(default=(128, 128, 128), metadata={"help": "encoder and decoder hidden widths"})
     prior_hidden: tuple[int, ...] = field(default=(256, 256), metadata={
         "help": "skill prior hidden widths (the downstream SAC actor's, which starts as a copy of the prior)"})
-    action_range: float = field(default=2.0, metadata={
-        "help": "downstream skill actions z lie in [-R, R]^latent_dim (SPiRL's Kitchen: 2)"})
     val_fraction: float = field(default=0.05, metadata={"help": "fraction of episodes held out"})
     eval_every: int = field(default=1000, metadata={"help": "gradient steps between validation passes"})
     checkpoint_every: int = field(default=5000, metadata={"help": "gradient steps between checkpoints"})
@@ -86,20 +96,17 @@ class SkillModel(SavableModule):
         latent_dim: size of z.
         hidden: encoder and decoder hidden widths.
         prior_hidden: prior hidden widths (ReLU, so SAC's actor can copy it).
-        action_range: bound R of the downstream skill action box ``[-R, R]^latent_dim``.
     """
 
     kind, what, made_by = "spirl-skills", "SPiRL skill model", "ptgm spirl"
 
     def __init__(self, obs_scale: np.ndarray, action_dim: int, horizon: int = 10, latent_dim: int = 10,
-                 hidden: tuple[int, ...] = (128, 128, 128), prior_hidden: tuple[int, ...] = (256, 256),
-                 action_range: float = 2.0):
+                 hidden: tuple[int, ...] = (128, 128, 128), prior_hidden: tuple[int, ...] = (256, 256)):
         super().__init__()
         self.init_kwargs = {"obs_scale": np.asarray(obs_scale), "action_dim": action_dim, "horizon": horizon,
-                            "latent_dim": latent_dim, "hidden": tuple(hidden), "prior_hidden": tuple(prior_hidden),
-                            "action_range": action_range}
+                            "latent_dim": latent_dim, "hidden": tuple(hidden), "prior_hidden": tuple(prior_hidden)}
         self.action_dim, self.horizon, self.latent_dim = action_dim, horizon, latent_dim
-        self.prior_hidden, self.action_range = tuple(prior_hidden), float(action_range)
+        self.prior_hidden = tuple(prior_hidden)
         self.scale = ScaledInput(obs_scale)
         self.encoder = mlp(horizon * action_dim, tuple(hidden), 2 * latent_dim)
         self.decoder = mlp(latent_dim, tuple(hidden), horizon * action_dim)
@@ -197,7 +204,7 @@ def train_spirl(config: SpirlConfig) -> dict:
     val_actions = torch.from_numpy(action_windows(data, val_pick, config.horizon))
 
     model = SkillModel(observation_scale(env.observation_space), action_space.shape[0], config.horizon,
-                       config.latent_dim, config.hidden, config.prior_hidden, config.action_range)
+                       config.latent_dim, config.hidden, config.prior_hidden)
 
     def batch_loss(rng: np.random.Generator) -> torch.Tensor:
         rows = rng.choice(train_starts, size=config.batch_size)
@@ -211,8 +218,8 @@ def train_spirl(config: SpirlConfig) -> dict:
                 "val_prior_kl": terms["prior_kl"].item(),
                 # The decoded prior mean: how good a skill the prior alone proposes.
                 "val_prior_mean_mse": ((model.decode(prior.loc) - val_actions) ** 2).mean().item(),
-                # Share of posterior means inside the downstream action box [-R, R].
-                "val_latent_in_range": (q.loc.abs() <= config.action_range).float().mean().item(),
+                # Spread of the skills' latents and the prior's width: the scale of the downstream skill space.
+                "val_latent_std": q.loc.std(0).mean().item(), "val_prior_std": prior.scale.mean().item(),
                 "val_recon_mse": ((model.decode(q.loc) - val_actions) ** 2).mean().item()}
 
     metrics = fit(model, batch_loss, validate, out=out, steps=config.steps, learning_rate=config.learning_rate,
@@ -256,11 +263,12 @@ def load_skills(run_dir: str | Path, domain: str, check_dataset: bool = False) -
 
 
 class SkillEnv(gym.Wrapper):
-    """``Box(-R, R, (latent_dim,))`` actions over skills, following :class:`ptgm.hrl.wrapper.GoalSelectionEnv`.
+    """Skill actions, following :class:`ptgm.hrl.wrapper.GoalSelectionEnv`'s conventions.
 
-    One step decodes the skill latent z into H actions and runs them open-loop in the
-    task, stopping early when the episode ends. The reward is the task reward summed
-    over those steps; ``info["env_steps"]`` says how many environment steps were taken.
+    The action is a skill latent squashed by tanh, ``a ∈ [-1, 1]^latent_dim`` (what SB3's SAC
+    outputs); one step decodes z = atanh(a) into H actions and runs them open-loop in the
+    task, stopping early when the episode ends. The reward is the task reward summed over
+    those steps; ``info["env_steps"]`` says how many environment steps were taken.
 
     Args:
         env: the task environment (raw observations).
@@ -277,14 +285,18 @@ class SkillEnv(gym.Wrapper):
                             f"{env.observation_space.shape}; it was trained for another environment.")
         self.skills = skills.eval().requires_grad_(False)
         self.horizon = skills.horizon
-        bound = skills.action_range
-        self.action_space = gym.spaces.Box(-bound, bound, (skills.latent_dim,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (skills.latent_dim,), np.float32)
         self._low, self._high = env.action_space.low, env.action_space.high
 
+    @staticmethod
+    def latent(action) -> np.ndarray:
+        """The skill latent z = atanh(a) of a squashed action."""
+        return np.arctanh(np.clip(np.asarray(action, np.float64), -1 + ATANH_EPS, 1 - ATANH_EPS)).astype(np.float32)
+
     def decode(self, action) -> np.ndarray:
-        """The ``(H, action_dim)`` environment actions of skill ``action`` (clipped to the action box)."""
+        """The ``(H, action_dim)`` environment actions of squashed skill ``action`` (clipped to the action box)."""
         with torch.inference_mode():
-            actions = self.skills.decode(torch.as_tensor(np.asarray(action, np.float32)).reshape(1, -1))[0]
+            actions = self.skills.decode(torch.as_tensor(self.latent(action)).reshape(1, -1))[0]
         return np.clip(actions.numpy(), self._low, self._high)
 
     def step(self, action):
@@ -302,17 +314,19 @@ class SpirlSAC(SAC):
     """SAC over skill latents with SPiRL's prior-regularised objective.
 
     Both the actor loss and the critic target use α·(log π(z|s) − log p(z|s)), a
-    one-sample estimate of KL(π(z|s) ‖ p(z|s)), in place of SAC's α·log π(z|s); α is tuned
-    so the divergence tracks ``target_divergence``. The prior is frozen; it is not saved
-    in the model's zip (only its dataset fingerprint, checked on load): pass it again
-    with ``SpirlSAC.load(path, env, skills=load_skills(run_dir, domain))``.
+    one-sample estimate of KL(π(z|s) ‖ p(z|s)), in place of SAC's α·log π(a|s); α is tuned
+    so the divergence tracks ``target_divergence``. z is the actor's Gaussian sample before
+    tanh, which :class:`SkillEnv` recovers from the squashed action, so both densities are
+    Gaussians over the latent the decoder gets. The prior is frozen and not saved in the
+    model's zip (only its dataset fingerprint, checked on load): pass it again with
+    ``SpirlSAC.load(path, env, skills=load_skills(run_dir, domain))``.
 
     Args:
         skills: the skill model whose prior regularises the policy.
         target_divergence: the divergence α steers towards (SPiRL's Kitchen value: 5).
-        init_from_prior: start the actor as the prior (its ``net_arch["pi"]`` must equal
-            the prior's hidden widths; the activation is ReLU, SAC's default).
-        alpha_init: initial α.
+        init_from_prior: start the actor equal to the prior (its ``net_arch["pi"]`` must
+            equal the prior's hidden widths; the activation is ReLU, SAC's default).
+        alpha_init: initial α (SPiRL: 1).
         All other arguments go to :class:`stable_baselines3.SAC` (``ent_coef`` is set here).
     """
 
@@ -336,30 +350,28 @@ class SpirlSAC(SAC):
                             f"the skill model given is from dataset {given}: the latents mean other skills. Retrain "
                             "the policy with `ptgm train --method spirl --force`.")
         space = self.action_space
-        if space.shape != (self.skills.latent_dim,) or not np.allclose(space.low, -space.high):
-            raise PTGMError(f"SpirlSAC needs a symmetric Box of {self.skills.latent_dim} skill latents; got {space}.")
+        if space.shape != (self.skills.latent_dim,) or not (np.all(space.low == -1) and np.all(space.high == 1)):
+            raise PTGMError(f"SpirlSAC acts in SkillEnv's Box(-1, 1, ({self.skills.latent_dim},)); got {space}.")
         self.skills.eval().requires_grad_(False).to(self.device)
-        self._action_scale = torch.as_tensor(space.high, dtype=torch.float32, device=self.device)
-        self._log_scale_sum = self._action_scale.log().sum()
 
     def _excluded_save_params(self) -> list[str]:
-        return super()._excluded_save_params() + ["skills", "_action_scale", "_log_scale_sum"]
+        return super()._excluded_save_params() + ["skills"]
 
     def _sample_action(self, learning_starts: int, action_noise=None, n_envs: int = 1):
         # Warm-up draws skills from the policy, which starts as the prior (SPiRL), not uniformly from the box.
         return super()._sample_action(0, action_noise, n_envs)
 
-    def prior_divergence(self, observations: torch.Tensor, actions: torch.Tensor,
-                         log_prob: torch.Tensor) -> torch.Tensor:
-        """``(B, 1)`` one-sample estimate log π(z|s) − log p(z|s) of KL(π ‖ p).
+    def sample_skills(self, observations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(tanh(z), z, log π(z|s))`` for one reparameterised sample z per (scaled) observation."""
+        mean, log_std, _ = self.actor.get_action_dist_params(observations)
+        policy = Normal(mean, log_std.exp())
+        z = policy.rsample()
+        return torch.tanh(z), z, policy.log_prob(z).sum(-1)
 
-        SB3's actions are tanh-squashed into [-1, 1] and its ``log_prob`` is the density
-        there; the environment (and the decoder) take z = R·a. Both densities are taken in
-        that z space, where the prior lives: log π(z) = log π(a) − Σ log R.
-        """
-        z = actions * self._action_scale
+    def prior_divergence(self, observations: torch.Tensor, z: torch.Tensor, log_pi: torch.Tensor) -> torch.Tensor:
+        """``(B, 1)`` one-sample estimate log π(z|s) − log p(z|s) of KL(π ‖ p), clipped to ±100 as in SPiRL."""
         log_p = self.skills.prior_from_scaled(observations).log_prob(z).sum(-1)
-        return (log_prob.reshape(-1) - self._log_scale_sum - log_p).reshape(-1, 1)
+        return (log_pi - log_p).clamp(-MAX_DIVERGENCE, MAX_DIVERGENCE).reshape(-1, 1)
 
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         self.policy.set_training_mode(True)
@@ -368,8 +380,8 @@ class SpirlSAC(SAC):
         for gradient_step in range(gradient_steps):
             batch = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
             discounts = batch.discounts if batch.discounts is not None else self.gamma
-            actions_pi, log_prob = self.actor.action_log_prob(batch.observations)
-            divergence = self.prior_divergence(batch.observations, actions_pi, log_prob)
+            actions_pi, z, log_pi = self.sample_skills(batch.observations)
+            divergence = self.prior_divergence(batch.observations, z, log_pi)
 
             # α rises while the policy strays further than the target from the prior, falls otherwise.
             alpha = self.log_ent_coef.detach().exp()
@@ -379,9 +391,9 @@ class SpirlSAC(SAC):
             self.ent_coef_optimizer.step()
 
             with torch.no_grad():
-                next_actions, next_log_prob = self.actor.action_log_prob(batch.next_observations)
+                next_actions, next_z, next_log_pi = self.sample_skills(batch.next_observations)
                 next_q = torch.cat(self.critic_target(batch.next_observations, next_actions), dim=1).min(1, True)[0]
-                next_q = next_q - alpha * self.prior_divergence(batch.next_observations, next_actions, next_log_prob)
+                next_q = next_q - alpha * self.prior_divergence(batch.next_observations, next_z, next_log_pi)
                 target_q = batch.rewards + (1 - batch.dones) * discounts * next_q
             critic_loss = 0.5 * sum(nn.functional.mse_loss(q, target_q)
                                     for q in self.critic(batch.observations, batch.actions))
@@ -412,10 +424,11 @@ class SpirlSAC(SAC):
 
 
 def initialise_actor_from_skill_prior(model: SpirlSAC) -> None:
-    """Make π(z|s) start (approximately) equal to the prior p(z|s) by copying its weights.
+    """Make π(z|s) start equal to the prior p(z|s) by copying its weights into SB3's actor.
 
-    SB3's actor samples u ~ N(μ, σ) and acts z = R·tanh(u); with μ = μ_p / R and
-    σ = σ_p / R this matches the prior N(μ_p, σ_p) wherever |μ_p| is small against R.
+    The actor's pre-tanh Gaussian is the distribution of z (see :class:`SkillEnv`), so the
+    prior's hidden layers, mean and log-std heads map one to one onto ``latent_pi``,
+    ``mu`` and ``log_std``.
     """
     prior_layers = [m for m in model.skills.prior if isinstance(m, nn.Linear)]
     actor = model.actor
@@ -430,9 +443,6 @@ def initialise_actor_from_skill_prior(model: SpirlSAC) -> None:
         for src, dst in zip(prior_layers[:-1], actor_layers):
             dst.weight.copy_(src.weight)
             dst.bias.copy_(src.bias)
-        scale = model._action_scale
-        actor.mu.weight.copy_(last.weight[:d] / scale[:, None])
-        actor.mu.bias.copy_(last.bias[:d] / scale)
-        actor.log_std.weight.copy_(last.weight[d:])
-        actor.log_std.bias.copy_(last.bias[d:] - scale.log())
-
+        for head, rows in ((actor.mu, slice(0, d)), (actor.log_std, slice(d, 2 * d))):
+            head.weight.copy_(last.weight[rows])
+            head.bias.copy_(last.bias[rows])
