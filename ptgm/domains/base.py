@@ -60,6 +60,8 @@ class Domain(ABC):
     def render_observation(self, observation: np.ndarray) -> np.ndarray:
         """An RGB picture (H, W, 3, uint8) of one observation, for goal codebooks."""
 
+    #: Discount of the high-level learner per high-level step (k environment steps).
+    high_level_gamma: float = 0.95
     #: Scale each goal feature by its dataset standard deviation before K-means, so that no group of
     #: features (e.g. arm joints in radians against object joints) decides the clusters alone.
     standardize_goal_features: bool = False

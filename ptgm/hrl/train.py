@@ -69,7 +69,8 @@ class TrainConfig:
     n_steps: int = field(default=0, metadata={"help": "PPO rollout length per env (0: 64 high-level / 256 flat)"})
     batch_size: int = field(default=64, metadata={"help": "PPO minibatch size"})
     n_epochs: int = field(default=4, metadata={"help": "PPO epochs per rollout"})
-    gamma: float = field(default=0.0, metadata={"help": "discount (0: 0.95 high-level, 0.99 flat)"})
+    gamma: float = field(default=0.0, metadata={"help": "discount (0: the domain's high-level discount for ptgm and spirl "
+                                                                 "— Crafter 0.95, Kitchen 0.99 — and 0.99 flat)"})
     ent_coef: float = field(default=0.01, metadata={"help": "PPO entropy bonus"})
     bc_steps: int = field(default=5000, metadata={"help": "bc-ppo: behaviour-cloning gradient steps before PPO"})
     sac_learning_starts: int = field(default=5000, metadata={"help": "SAC: environment steps of random actions before learning"})
@@ -233,7 +234,7 @@ def train(config: TrainConfig) -> dict:
         raise PTGMError(f"SAC needs continuous actions; the {domain.name} task has {vec_env.action_space}. "
                         "Use --method ppo for the flat baseline.")
     n_steps = config.n_steps or (64 if hierarchical else 256)
-    gamma = config.gamma or (0.95 if hierarchical or config.method == "spirl" else 0.99)
+    gamma = config.gamma or (domain.high_level_gamma if hierarchical or config.method == "spirl" else 0.99)
     common = dict(learning_rate=config.learning_rate, gamma=gamma, seed=config.seed, verbose=0, device="cpu",
                   tensorboard_log=str(out / "tb"))
     hidden = list(config.hidden or (pieces[2].init_kwargs["hidden"] if config.method in CLUSTER_GOAL_METHODS

@@ -118,6 +118,8 @@ class KitchenDomain(Domain):
     dataset_transitions = 150_000  # the size of D4RL kitchen-mixed
     score, score_threshold = "return", 3.0  # subtasks completed per episode; the paper's bar on mkbl
     dataset_observation_key = "observation"  # Minari/D4RL kitchen datasets store dict observations
+    # 28 high-level steps per episode and up to four subtasks: the later ones must still count.
+    high_level_gamma = 0.99
     standardize_goal_features = True  # arm joints (rad) would otherwise outweigh the object joints in K-means
 
     def task_names(self) -> list[str]:
