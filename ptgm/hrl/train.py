@@ -61,6 +61,8 @@ class TrainConfig:
     compose_goals: bool = field(default=True, metadata={
         "help": "give the low-level policy the domain's composed goal (Kitchen: objects a cluster goal leaves "
                 "where they start keep their current state); false: the cluster goal state as it is"})
+    deterministic_low_level: bool = field(default=False, metadata={
+        "help": "run the low-level policy's most likely action instead of sampling it"})
     kl_coef: float = field(default=0.01, metadata={"help": "α, weight of KL(prior ‖ policy) in the reward"})
     init_from_prior: bool = field(default=True, metadata={"help": "start the high-level policy equal to the prior"})
     n_envs: int = field(default=4, metadata={"help": "parallel environments"})
@@ -126,9 +128,11 @@ def make_env_fn(config: TrainConfig, rank: int, pieces=None, raw: bool = False):
             compose = domain.compose_goal if config.compose_goals else None
             if config.method not in CLUSTER_GOAL_METHODS:
                 goals = codebook.goal_features
-                env = ContinuousGoalEnv(env, policy, goals.min(0), goals.max(0), k=config.k, compose_goal=compose)
+                env = ContinuousGoalEnv(env, policy, goals.min(0), goals.max(0), k=config.k,
+                                        deterministic=config.deterministic_low_level, compose_goal=compose)
             else:
-                env = GoalSelectionEnv(env, policy, codebook.goal_features, k=config.k, compose_goal=compose)
+                env = GoalSelectionEnv(env, policy, codebook.goal_features, k=config.k,
+                                       deterministic=config.deterministic_low_level, compose_goal=compose)
         env = ScaledObservation(env)
         env.reset(seed=config.seed * 1000 + rank)
         env.action_space.seed(config.seed * 1000 + rank)
@@ -143,7 +147,8 @@ def make_vec_env(config: TrainConfig, pieces=None) -> VecEnv:
         policy, codebook, _, _ = pieces if pieces is not None else load_pretrained(config.run_dir)
         fns = [make_env_fn(config, rank, raw=True) for rank in range(config.n_envs)]
         compose = get_domain(config.domain).compose_goal if config.compose_goals else None
-        vec_env = GoalSelectionVecEnv(fns, policy, codebook.goal_features, k=config.k, compose_goal=compose)
+        vec_env = GoalSelectionVecEnv(fns, policy, codebook.goal_features, k=config.k,
+                                      deterministic=config.deterministic_low_level, compose_goal=compose)
         vec_env.seed(config.seed * 1000)
         return vec_env
     fns = [make_env_fn(config, rank, pieces if not config.subproc else None) for rank in range(config.n_envs)]
