@@ -47,12 +47,13 @@ class BenchConfig:
     domain: str = field(default="crafter", metadata={"help": "domain plug-in"})
     tasks: tuple[str, ...] = field(default=(), metadata={"help": "tasks (empty: the domain's default task)"})
     methods: tuple[str, ...] = field(default=(), metadata={
-        "help": f"methods, of {', '.join(METHODS)} (empty: ptgm and the domain's flat baseline)"})
+        "help": f"methods, of {', '.join(METHODS)} (empty: the domain's, Crafter ptgm ppo, Kitchen ptgm spirl sac)"})
     seeds: int = field(default=3, metadata={"help": "seeds per (task, method): 0 .. seeds-1"})
     env_steps: int = field(default=100_000, metadata={"help": "environment-step budget of every run"})
     transitions: int = field(default=0, metadata={"help": "play dataset size (0: the domain's default)"})
     pretrain_steps: int = field(default=30_000, metadata={"help": "low-level policy gradient steps"})
-    n_clusters: int = field(default=64, metadata={"help": "number of cluster goals"})
+    n_clusters: int = field(default=0, metadata={"help": "number of cluster goals (0: the domain's, Crafter 64, "
+                                                             "Kitchen 50)"})
     prior_steps: int = field(default=15_000, metadata={"help": "goal prior gradient steps"})
     k: int = field(default=10, metadata={"help": "environment steps per high-level step (the interval ablation)"})
     share_from: str = field(default="", metadata={
@@ -73,7 +74,7 @@ class BenchConfig:
         fill_domain_defaults(self)
         domain = get_domain(self.domain)
         self.tasks = tuple(self.tasks) or (domain.default_task,)
-        self.methods = tuple(self.methods) or ("ptgm", domain.flat_baseline)
+        self.methods = tuple(self.methods) or domain.bench_methods
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown:
             raise PTGMError(f"Unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}.")

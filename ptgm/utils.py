@@ -119,13 +119,16 @@ class MetricsLogger:
 
 # -- stages -------------------------------------------------------------------------------
 def fill_domain_defaults(config: Any) -> None:
-    """Fill settings left empty with the domain's defaults: ``run_dir`` = runs/DOMAIN, ``task`` = its default task."""
+    """Fill settings left empty with the domain's defaults: ``run_dir`` = runs/DOMAIN, ``task`` = its default
+    task, ``n_clusters`` = its number of cluster goals."""
     from ptgm.domains import get_domain
 
     if not getattr(config, "run_dir", "x"):
         config.run_dir = f"runs/{config.domain}"
     if hasattr(config, "task") and not config.task:
         config.task = get_domain(config.domain).default_task
+    if hasattr(config, "n_clusters") and not config.n_clusters:
+        config.n_clusters = get_domain(config.domain).n_clusters
 
 
 def config_dict(config: Any) -> dict:

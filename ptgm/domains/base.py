@@ -28,6 +28,8 @@ class Domain(ABC):
     default_task: str = ""
     #: Flat Stable-Baselines3 algorithm the demo compares PTGM with (``ppo`` or ``sac``).
     flat_baseline: str = "ppo"
+    #: Methods `ptgm bench` compares when the user names none.
+    bench_methods: tuple[str, ...] = ("ptgm", "ppo")
     #: Key of the flat observation in datasets with dictionary observations (e.g. D4RL kitchen).
     dataset_observation_key: str | None = None
     #: Size of the play dataset ``ptgm generate`` records when not told (transitions).
@@ -60,6 +62,8 @@ class Domain(ABC):
     def render_observation(self, observation: np.ndarray) -> np.ndarray:
         """An RGB picture (H, W, 3, uint8) of one observation, for goal codebooks."""
 
+    #: Number of cluster goals N when the user names none.
+    n_clusters: int = 64
     #: Discount of the high-level learner per high-level step (k environment steps).
     high_level_gamma: float = 0.95
     #: Scale each goal feature by its dataset standard deviation before K-means, so that no group of

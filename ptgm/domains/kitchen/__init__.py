@@ -115,9 +115,11 @@ class KitchenDomain(Domain):
     goal_dim = GOAL_DIM
     obs_dim = OBS_DIM
     flat_baseline = "sac"  # continuous joint-velocity actions, as in the paper's Kitchen baselines
+    bench_methods = ("ptgm", "spirl", "sac")  # SPiRL is the paper's main Kitchen baseline
     dataset_transitions = 150_000  # the size of D4RL kitchen-mixed
     score, score_threshold = "return", 3.0  # subtasks completed per episode; the paper's bar on mkbl
     dataset_observation_key = "observation"  # Minari/D4RL kitchen datasets store dict observations
+    n_clusters = 50  # the paper's Kitchen codebook
     # 28 high-level steps per episode and up to four subtasks: the later ones must still count.
     high_level_gamma = 0.99
     standardize_goal_features = True  # arm joints (rad) would otherwise outweigh the object joints in K-means
