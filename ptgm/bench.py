@@ -66,6 +66,9 @@ class BenchConfig:
     threshold: float = field(default=float("nan"), metadata={
         "help": "score counted as solved for 'env steps to threshold' (default: the domain's, 0.9 success in "
                 "Crafter, 3 subtasks in Kitchen)"})
+    reference: str = field(default="", metadata={
+        "help": "method whose final training score the others are timed to reach (empty: spirl if benchmarked, "
+                "else the domain's flat baseline)"})
     out: str = field(default="", metadata={"help": "results folder (empty: results/DOMAIN)"})
     summarize_only: bool = field(default=False, metadata={
         "help": "start no run: write the results of the runs finished so far (e.g. while a benchmark runs)"})
@@ -83,6 +86,8 @@ class BenchConfig:
         if np.isnan(self.threshold):
             self.threshold = domain.score_threshold
         self.out = self.out or f"results/{self.domain}"
+        if not self.reference:
+            self.reference = "spirl" if "spirl" in self.methods else domain.flat_baseline
 
 
 def rolling_score(episodes_csv: Path, column: str = "success", window: int = 20) -> tuple[np.ndarray, np.ndarray]:
@@ -114,6 +119,30 @@ def area_under_curve(steps: np.ndarray, score: np.ndarray, budget: int) -> float
     x = np.concatenate([[0.0], steps, [max(budget, steps[-1])]])
     y = np.concatenate([[score[0]], score, [score[-1]]])
     return float(np.trapezoid(y, x) / x[-1])
+
+
+def reference_comparison(results: list[dict], task: str, reference: str) -> tuple[float, list[dict]]:
+    """Env steps each method's finished runs take to reach the reference method's final training score.
+
+    The level is the mean over the reference's finished seeds of its rolling score at the end of
+    training. Returns that level (nan without finished reference runs) and, per method, its
+    per-seed steps (None: never reached) and, when every seed of both reached it, the ratio of mean
+    steps to the reference's.
+    """
+    finished = [r for r in results if r["task"] == task and not r.get("in_progress") and len(r["curve"][1])]
+    own = [r for r in finished if r["method"] == reference]
+    if not own:
+        return float("nan"), []
+    level = float(np.mean([r["curve"][1][-1] for r in own]))
+    rows = []
+    for method in dict.fromkeys(r["method"] for r in finished):
+        steps = [steps_to_threshold(*r["curve"], level) for r in finished if r["method"] == method]
+        rows.append({"method": method, "steps": steps})
+    reference_steps = next(row["steps"] for row in rows if row["method"] == reference)
+    for row in rows:
+        reached = None not in row["steps"] and None not in reference_steps
+        row["ratio"] = float(np.mean(row["steps"]) / max(np.mean(reference_steps), 1.0)) if reached else None
+    return level, rows
 
 
 def _mean_std(values: list[float], digits: int = 2) -> str:
@@ -288,6 +317,18 @@ def summary_markdown(config: BenchConfig, score: str, pretrained: dict, results:
                 f"{_mean_std([r['eval_mean_return'] for r in group])} | "
                 f"{_mean_std([r['first_window'] for r in group])} | {_mean_std([r['auc'] for r in group])} | "
                 f"{reach_steps} | {f'{np.mean(speeds):.0f}' if speeds else '—'} |")
+    lines += ["", f"## Env steps to reach {config.reference}'s final training {name}", "",
+              f"The level is {config.reference}'s training {name} over its last {config.window} episodes, mean over its "
+              "finished seeds; each finished run's env steps to first reach it (rolling over the same window), and "
+              f"the mean over seeds as a fraction of {config.reference}'s own (when every seed reached it).", "",
+              f"| task | level | method | env steps to reach it (per seed) | fraction of {config.reference}'s |",
+              "|---|---|---|---|---|"]
+    for task in config.tasks:
+        level, rows = reference_comparison(results, task, config.reference)
+        for row in rows:
+            steps = ", ".join("never" if x is None else f"{x:.0f}" for x in row["steps"])
+            ratio = "—" if row["ratio"] is None else f"{row['ratio']:.2f}"
+            lines.append(f"| {task} | {level:.2f} | {row['method']} | {steps} | {ratio} |")
     lines += ["", "Learning curves: " + ", ".join(f"`learning_curves_{t}.png`" for t in config.tasks),
               "", "Goal codebook: `codebook_goals.png` (the dataset state nearest each K-means centre), "
               "`codebook_projection.png` (2-D projection of the goal features coloured by cluster); "

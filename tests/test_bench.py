@@ -6,7 +6,14 @@ import json
 import numpy as np
 import pytest
 
-from ptgm.bench import BenchConfig, area_under_curve, bench, rolling_score, steps_to_threshold
+from ptgm.bench import (
+    BenchConfig,
+    area_under_curve,
+    bench,
+    reference_comparison,
+    rolling_score,
+    steps_to_threshold,
+)
 from ptgm.cli import main
 from ptgm.utils import PTGMError
 
@@ -36,6 +43,29 @@ def test_area_under_curve_is_the_mean_score_over_the_budget():
     # 0 until step 50, then a ramp to 1 at step 100: a quarter of the area.
     assert area_under_curve(np.array([50.0, 100.0]), np.array([0.0, 1.0]), 100) == pytest.approx(0.25)
     assert np.isnan(area_under_curve(np.zeros(0), np.zeros(0), 100))
+
+
+def test_reference_comparison_times_every_method_to_the_reference_final_score():
+    def run(method, seed, steps, values, in_progress=False):
+        return {"task": "t", "method": method, "seed": seed, "curve": (np.asarray(steps, float), np.asarray(values)),
+                "in_progress": in_progress}
+
+    results = [
+        run("ppo", 0, [100, 200, 300], [0.2, 0.5, 0.8]),
+        run("ppo", 1, [100, 200, 300], [0.1, 0.7, 0.6]),  # final level: mean(0.8, 0.6) = 0.7
+        run("ptgm", 0, [10, 20, 30], [0.7, 0.9, 1.0]),
+        run("ptgm", 1, [10, 20, 30], [0.5, 0.75, 0.9]),
+        run("slow", 0, [100, 200], [0.1, 0.2]),
+        run("ptgm", 2, [10], [0.0], in_progress=True),  # unfinished runs do not count
+    ]
+    level, rows = reference_comparison(results, "t", "ppo")
+    assert level == pytest.approx(0.7)
+    by = {r["method"]: r for r in rows}
+    assert by["ppo"]["steps"] == [300.0, 200.0] and by["ppo"]["ratio"] == pytest.approx(1.0)
+    assert by["ptgm"]["steps"] == [10.0, 20.0] and by["ptgm"]["ratio"] == pytest.approx(15 / 250)
+    assert by["slow"]["steps"] == [None] and by["slow"]["ratio"] is None
+    assert reference_comparison(results, "t", "sac") == (pytest.approx(float("nan"), nan_ok=True), [])
+    assert BenchConfig(domain="kitchen").reference == "spirl" and BenchConfig().reference == "ppo"
 
 
 def test_bench_config_checks_names_and_fills_domain_defaults():
