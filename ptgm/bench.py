@@ -127,13 +127,15 @@ def reference_comparison(results: list[dict], task: str, reference: str) -> tupl
     The level is the mean over the reference's finished seeds of its rolling score at the end of
     training. Returns that level (nan without finished reference runs) and, per method, its
     per-seed steps (None: never reached) and, when every seed of both reached it, the ratio of mean
-    steps to the reference's.
+    steps to the reference's; no rows when the level is 0 (there is nothing to reach).
     """
     finished = [r for r in results if r["task"] == task and not r.get("in_progress") and len(r["curve"][1])]
     own = [r for r in finished if r["method"] == reference]
     if not own:
         return float("nan"), []
     level = float(np.mean([r["curve"][1][-1] for r in own]))
+    if level <= 0:  # every run "reaches" a score of 0 at its first point: nothing to compare
+        return level, []
     rows = []
     for method in dict.fromkeys(r["method"] for r in finished):
         steps = [steps_to_threshold(*r["curve"], level) for r in finished if r["method"] == method]
@@ -325,6 +327,8 @@ def summary_markdown(config: BenchConfig, score: str, pretrained: dict, results:
               "|---|---|---|---|---|"]
     for task in config.tasks:
         level, rows = reference_comparison(results, task, config.reference)
+        if level <= 0:
+            lines.append(f"| {task} | {level:.2f} | — | {config.reference} ends at 0: nothing to reach | — |")
         for row in rows:
             steps = ", ".join("never" if x is None else f"{x:.0f}" for x in row["steps"])
             ratio = "—" if row["ratio"] is None else f"{row['ratio']:.2f}"

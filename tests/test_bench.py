@@ -65,6 +65,7 @@ def test_reference_comparison_times_every_method_to_the_reference_final_score():
     assert by["ptgm"]["steps"] == [10.0, 20.0] and by["ptgm"]["ratio"] == pytest.approx(15 / 250)
     assert by["slow"]["steps"] == [None] and by["slow"]["ratio"] is None
     assert reference_comparison(results, "t", "sac") == (pytest.approx(float("nan"), nan_ok=True), [])
+    assert reference_comparison(results + [run("zero", 0, [100], [0.0])], "t", "zero") == (0.0, [])
     assert BenchConfig(domain="kitchen").reference == "spirl" and BenchConfig().reference == "ppo"
 
 
