@@ -30,6 +30,13 @@ class Domain(ABC):
     flat_baseline: str = "ppo"
     #: Methods `ptgm bench` compares when the user names none.
     bench_methods: tuple[str, ...] = ("ptgm", "ppo")
+    #: Number of cluster goals N when the user names none.
+    n_clusters: int = 64
+    #: Discount of the high-level learner per high-level step (k environment steps).
+    high_level_gamma: float = 0.95
+    #: Scale each goal feature by its dataset standard deviation before K-means, so that no group of
+    #: features (e.g. arm joints in radians against object joints) decides the clusters alone.
+    standardize_goal_features: bool = False
     #: Key of the flat observation in datasets with dictionary observations (e.g. D4RL kitchen).
     dataset_observation_key: str | None = None
     #: Size of the play dataset ``ptgm generate`` records when not told (transitions).
@@ -61,14 +68,6 @@ class Domain(ABC):
     @abstractmethod
     def render_observation(self, observation: np.ndarray) -> np.ndarray:
         """An RGB picture (H, W, 3, uint8) of one observation, for goal codebooks."""
-
-    #: Number of cluster goals N when the user names none.
-    n_clusters: int = 64
-    #: Discount of the high-level learner per high-level step (k environment steps).
-    high_level_gamma: float = 0.95
-    #: Scale each goal feature by its dataset standard deviation before K-means, so that no group of
-    #: features (e.g. arm joints in radians against object joints) decides the clusters alone.
-    standardize_goal_features: bool = False
 
     def compose_goal(self, goal_features: np.ndarray, observations: np.ndarray) -> np.ndarray:
         """The goal features the low-level policy is given for cluster goals ``goal_features`` ``(B, goal_dim)``

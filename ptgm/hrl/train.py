@@ -107,6 +107,12 @@ def load_pretrained(run_dir: str | Path) -> tuple[GoalConditionedPolicy, Codeboo
     return policy, codebook, prior, policy_ckpt
 
 
+def _goal_env_kwargs(config: TrainConfig) -> dict:
+    """How every goal-selecting wrapper runs the low-level policy, from the training settings."""
+    compose = get_domain(config.domain).compose_goal if config.compose_goals else None
+    return dict(k=config.k, deterministic=config.deterministic_low_level, compose_goal=compose)
+
+
 def make_env_fn(config: TrainConfig, rank: int, pieces=None, raw: bool = False):
     """A thunk building one wrapped environment: task env → Monitor → (goal selection) → scaled obs.
 
@@ -125,14 +131,11 @@ def make_env_fn(config: TrainConfig, rank: int, pieces=None, raw: bool = False):
             env = SkillEnv(env, pieces if pieces is not None else load_skills(config.run_dir, config.domain))
         elif config.method in HIERARCHICAL_METHODS:
             policy, codebook, _, _ = pieces if pieces is not None else load_pretrained(config.run_dir)
-            compose = domain.compose_goal if config.compose_goals else None
             if config.method not in CLUSTER_GOAL_METHODS:
                 goals = codebook.goal_features
-                env = ContinuousGoalEnv(env, policy, goals.min(0), goals.max(0), k=config.k,
-                                        deterministic=config.deterministic_low_level, compose_goal=compose)
+                env = ContinuousGoalEnv(env, policy, goals.min(0), goals.max(0), **_goal_env_kwargs(config))
             else:
-                env = GoalSelectionEnv(env, policy, codebook.goal_features, k=config.k,
-                                       deterministic=config.deterministic_low_level, compose_goal=compose)
+                env = GoalSelectionEnv(env, policy, codebook.goal_features, **_goal_env_kwargs(config))
         env = ScaledObservation(env)
         env.reset(seed=config.seed * 1000 + rank)
         env.action_space.seed(config.seed * 1000 + rank)
@@ -146,9 +149,7 @@ def make_vec_env(config: TrainConfig, pieces=None) -> VecEnv:
     if config.method in CLUSTER_GOAL_METHODS and not config.subproc:
         policy, codebook, _, _ = pieces if pieces is not None else load_pretrained(config.run_dir)
         fns = [make_env_fn(config, rank, raw=True) for rank in range(config.n_envs)]
-        compose = get_domain(config.domain).compose_goal if config.compose_goals else None
-        vec_env = GoalSelectionVecEnv(fns, policy, codebook.goal_features, k=config.k,
-                                      deterministic=config.deterministic_low_level, compose_goal=compose)
+        vec_env = GoalSelectionVecEnv(fns, policy, codebook.goal_features, **_goal_env_kwargs(config))
         vec_env.seed(config.seed * 1000)
         return vec_env
     fns = [make_env_fn(config, rank, pieces if not config.subproc else None) for rank in range(config.n_envs)]
