@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass, field, fields
 
 from stable_baselines3 import PPO, SAC
 
@@ -21,20 +22,48 @@ class EvaluateConfig:
     task: str = field(default="", metadata={"help": "task the policy was trained on (empty: the domain's default)"})
     method: str = field(default="ptgm", metadata={"help": "ptgm | ptgm-no-prior | ppo | sac | spirl"})
     seed: int = field(default=0, metadata={"help": "training seed of the run to evaluate"})
-    k: int = field(default=10, metadata={"help": "environment steps per high-level step"})
+    k: int = field(default=0, metadata={"help": "environment steps per high-level step (0: as the run was trained)"})
+    low_level: str = field(default="", metadata={
+        "help": "how the low-level policy acts: deterministic (its mean or most likely action) | stochastic "
+                "(sampled) | empty: as the run was trained"})
     episodes: int = field(default=100, metadata={"help": "evaluation episodes"})
 
     def __post_init__(self) -> None:
         fill_domain_defaults(self)
 
 
-def evaluate(config: EvaluateConfig) -> dict:
+LOW_LEVEL_MODES = ("", "deterministic", "stochastic")
+
+
+def trained_config(config: EvaluateConfig) -> TrainConfig:
+    """The run's own training settings (k, goal composition, low-level mode), with this command's overrides."""
     train_config = TrainConfig(run_dir=config.run_dir, domain=config.domain, task=config.task, method=config.method,
-                               seed=config.seed, k=config.k)
-    path = run_directory(train_config) / "model.zip"
+                               seed=config.seed)
+    saved_path = run_directory(train_config) / "config.json"
+    if saved_path.exists():  # runs keep their settings; evaluate them as trained
+        saved = json.loads(saved_path.read_text())
+        settings = {f.name: saved[f.name] for f in fields(TrainConfig) if f.init and f.name in saved}
+        settings.setdefault("compose_goals", False)  # runs from before goal composition trained without it
+        settings.update(run_dir=config.run_dir, seed=config.seed, resume=False, force=False,
+                        hidden=tuple(settings.get("hidden", ())))
+        train_config = TrainConfig(**settings)
+    if config.k:
+        train_config.k = config.k
+    if config.low_level:
+        train_config.deterministic_low_level = config.low_level == "deterministic"
+    return train_config
+
+
+def evaluate(config: EvaluateConfig) -> dict:
+    if config.low_level not in LOW_LEVEL_MODES:
+        raise PTGMError(f"Unknown --low-level {config.low_level!r}; choose deterministic or stochastic (or leave it "
+                        "empty for the run's own setting).")
+    path = run_directory(TrainConfig(run_dir=config.run_dir, domain=config.domain, task=config.task,
+                                     method=config.method, seed=config.seed)) / "model.zip"
     if not path.exists():
         raise PTGMError(f"No trained policy at {path}. Train it with `ptgm train --task {config.task} "
                         f"--method {config.method} --seed {config.seed} --run-dir {config.run_dir}`.")
+    train_config = trained_config(config)
     hierarchical = config.method in HIERARCHICAL_METHODS
     if config.method == "spirl":  # the skill model travels beside the policy, not inside it
         pieces = load_skills(config.run_dir, config.domain)
