@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
-from stable_baselines3 import PPO, SAC
-
-from ptgm.baselines.spirl import SpirlSAC, load_skills
-from ptgm.hrl.ppo import PTGMPPO
-from ptgm.hrl.train import HIERARCHICAL_METHODS, TrainConfig, evaluate_model, load_pretrained, run_directory
+from ptgm.baselines.spirl import load_skills
+from ptgm.hrl.train import (
+    HIERARCHICAL_METHODS,
+    TrainConfig,
+    evaluate_model,
+    load_pretrained,
+    load_trained_model,
+    run_directory,
+    saved_run_config,
+)
 from ptgm.utils import PTGMError, fill_domain_defaults
 
 
@@ -20,7 +24,7 @@ class EvaluateConfig:
     run_dir: str = field(default="", metadata={"help": "run directory (empty: runs/DOMAIN)"})
     domain: str = field(default="crafter", metadata={"help": "domain plug-in"})
     task: str = field(default="", metadata={"help": "task the policy was trained on (empty: the domain's default)"})
-    method: str = field(default="ptgm", metadata={"help": "ptgm | ptgm-no-prior | ppo | sac | spirl"})
+    method: str = field(default="ptgm", metadata={"help": "a method of `ptgm train` (ptgm, ptgm-sac, ppo, sac, spirl, ...)"})
     seed: int = field(default=0, metadata={"help": "training seed of the run to evaluate"})
     k: int = field(default=0, metadata={"help": "environment steps per high-level step (0: as the run was trained)"})
     low_level: str = field(default="", metadata={
@@ -37,16 +41,8 @@ LOW_LEVEL_MODES = ("", "deterministic", "stochastic")
 
 def trained_config(config: EvaluateConfig) -> TrainConfig:
     """The run's own training settings (k, goal composition, low-level mode), with this command's overrides."""
-    train_config = TrainConfig(run_dir=config.run_dir, domain=config.domain, task=config.task, method=config.method,
-                               seed=config.seed)
-    saved_path = run_directory(train_config) / "config.json"
-    if saved_path.exists():  # runs keep their settings; evaluate them as trained
-        saved = json.loads(saved_path.read_text())
-        settings = {f.name: saved[f.name] for f in fields(TrainConfig) if f.init and f.name in saved}
-        settings.setdefault("compose_goals", False)  # runs from before goal composition trained without it
-        settings.update(run_dir=config.run_dir, seed=config.seed, resume=False, force=False,
-                        hidden=tuple(settings.get("hidden", ())))
-        train_config = TrainConfig(**settings)
+    train_config = saved_run_config(TrainConfig(run_dir=config.run_dir, domain=config.domain, task=config.task,
+                                                method=config.method, seed=config.seed))
     if config.k:
         train_config.k = config.k
     if config.low_level:
@@ -64,13 +60,11 @@ def evaluate(config: EvaluateConfig) -> dict:
         raise PTGMError(f"No trained policy at {path}. Train it with `ptgm train --task {config.task} "
                         f"--method {config.method} --seed {config.seed} --run-dir {config.run_dir}`.")
     train_config = trained_config(config)
-    hierarchical = config.method in HIERARCHICAL_METHODS
     if config.method == "spirl":  # the skill model travels beside the policy, not inside it
         pieces = load_skills(config.run_dir, config.domain)
-        model = SpirlSAC.load(path, device="cpu", skills=pieces)
     else:
-        model = {"ppo": PPO, "sac": SAC}.get(config.method, PTGMPPO).load(path, device="cpu")
-        pieces = load_pretrained(config.run_dir) if hierarchical else None
+        pieces = load_pretrained(config.run_dir) if config.method in HIERARCHICAL_METHODS else None
+    model = load_trained_model(train_config, path, pieces)
     result = evaluate_model(train_config, model, pieces, episodes=config.episodes)
     print(f"{config.task}/{config.method} seed {config.seed}: success rate {result['success_rate']:.2f} over "
           f"{result['episodes']} episodes, mean return {result['mean_return']:.2f}, "

@@ -21,8 +21,15 @@ import numpy as np  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 from ptgm.domains import get_domain  # noqa: E402
-from ptgm.hrl.ppo import PTGMPPO  # noqa: E402
-from ptgm.hrl.train import CLUSTER_GOAL_METHODS, TrainConfig, load_pretrained, make_env_fn, run_directory  # noqa: E402
+from ptgm.hrl.train import (  # noqa: E402
+    CLUSTER_GOAL_METHODS,
+    TrainConfig,
+    load_pretrained,
+    load_trained_model,
+    make_env_fn,
+    run_directory,
+    saved_run_config,
+)
 from ptgm.utils import PTGMError, atomic_write_bytes, fill_domain_defaults  # noqa: E402
 
 
@@ -34,7 +41,7 @@ class ReportConfig:
     domain: str = field(default="crafter", metadata={"help": "domain plug-in"})
     tasks: tuple[str, ...] = field(default=(), metadata={
         "help": "tasks to report (empty: every task with a trained run of METHOD and SEED)"})
-    method: str = field(default="ptgm", metadata={"help": "hierarchical method: ptgm | ptgm-no-prior"})
+    method: str = field(default="ptgm", metadata={"help": "hierarchical method: ptgm | ptgm-no-prior | ptgm-sac"})
     seed: int = field(default=0, metadata={"help": "training seed of the runs"})
     episodes: int = field(default=20, metadata={"help": "episodes played per task"})
     top: int = field(default=8, metadata={"help": "most-picked goals shown per task"})
@@ -57,14 +64,14 @@ def trained_tasks(config: ReportConfig) -> list[str]:
 
 def goal_usage(config: ReportConfig, task: str) -> dict:
     """Play ``config.episodes`` episodes; the goal of every high-level step, per episode."""
-    train_config = TrainConfig(run_dir=config.run_dir, domain=config.domain, task=task, method=config.method,
-                               seed=config.seed)
+    train_config = saved_run_config(TrainConfig(run_dir=config.run_dir, domain=config.domain, task=task,
+                                                method=config.method, seed=config.seed))
     path = run_directory(train_config) / "model.zip"
     if not path.exists():
         raise PTGMError(f"No trained policy at {path}. Train it with `ptgm train --task {task} --method "
                         f"{config.method} --seed {config.seed} --run-dir {config.run_dir}`.")
-    model = PTGMPPO.load(path, device="cpu")
     pieces = load_pretrained(config.run_dir)
+    model = load_trained_model(train_config, path, pieces)
     env = make_env_fn(TrainConfig(**{**vars(train_config), "seed": config.seed + 20_000}), 0, pieces)()
     episodes = []
     for _ in tqdm(range(config.episodes), desc=f"report {task}", leave=False):

@@ -1,5 +1,6 @@
 import math
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -7,7 +8,9 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from ptgm.domains import get_domain
 from ptgm.domains.crafter.env import CrafterEnv, CrafterTask
+from ptgm.evaluate import EvaluateConfig, evaluate
 from ptgm.hrl.ppo import PTGMPPO, kl_prior_to_policy
+from ptgm.hrl.sac import GoalSAC
 from ptgm.hrl.train import TrainConfig, load_pretrained, train
 from ptgm.hrl.wrapper import ContinuousGoalEnv, GoalSelectionEnv, GoalSelectionVecEnv, ScaledObservation
 
@@ -198,3 +201,71 @@ def test_no_cluster_ablation_trains(tiny_run):
     summary = train(TrainConfig(run_dir=str(tiny_run), method="ptgm-no-cluster", env_steps=300, n_envs=2, n_steps=16,
                                 eval_episodes=1, seed=4))
     assert summary["method"] == "ptgm-no-cluster" and summary["env_steps"] >= 300
+
+
+class _Bandit(gym.Env):
+    """One-step episodes: goal 3 of 8 pays 1, the rest 0."""
+
+    observation_space = gym.spaces.Box(0.0, 1.0, (4,), np.float32)
+    action_space = gym.spaces.Discrete(8)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.full(4, 0.5, np.float32), {}
+
+    def step(self, action):
+        return np.full(4, 0.5, np.float32), float(action == 3), True, False, {}
+
+
+def test_goal_sac_learns_the_paying_goal_and_tunes_alpha():
+    model = GoalSAC("MlpPolicy", DummyVecEnv([_Bandit]), learning_rate=3e-3, learning_starts=20, batch_size=32,
+                    target_divergence=1.0, alpha_init=0.5, seed=0, device="cpu",
+                    policy_kwargs=dict(net_arch=[32]))
+    model.learn(total_timesteps=600)
+    with torch.no_grad():
+        probs = torch.softmax(model.policy.logits(torch.full((1, 4), 0.5)), -1)[0]
+    assert probs[3] > 0.5
+    # Without a prior the divergence is to the uniform distribution (log 8 at most); α falls while it is under 1.
+    assert model.log_alpha.exp().item() < 0.5
+
+
+def test_goal_sac_starts_as_the_prior_and_round_trips(tiny_run, tmp_path):
+    vec_env, prior = _hl_env(tiny_run)
+    model = GoalSAC("MlpPolicy", vec_env, prior=prior, learning_starts=4, batch_size=8, seed=0, device="cpu",
+                    policy_kwargs=dict(net_arch=[32, 32]))
+    obs = torch.rand(5, vec_env.observation_space.shape[0])
+    with torch.no_grad():
+        kl = kl_prior_to_policy(prior.logits_from_scaled(obs), model.policy.logits(obs))
+    assert torch.allclose(kl, torch.zeros(5), atol=1e-5)
+    model.learn(total_timesteps=12)
+    model.save(tmp_path / "sac.zip")
+    loaded = GoalSAC.load(tmp_path / "sac.zip", device="cpu", prior=prior)
+    assert loaded.prior is prior and loaded.log_alpha.item() == pytest.approx(model.log_alpha.item())
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.policy.logits(obs), model.policy.logits(obs))
+        torch.testing.assert_close(loaded.policy.q_values(obs), model.policy.q_values(obs))
+    with pytest.raises(ValueError, match="do not match"):
+        GoalSAC("MlpPolicy", vec_env, prior=prior, device="cpu", policy_kwargs=dict(net_arch=[16]))
+
+
+def test_ptgm_sac_trains_resumes_and_evaluates(tiny_run, monkeypatch):
+    import ptgm.hrl.train as hrl_train
+
+    base = dict(run_dir=str(tiny_run), method="ptgm-sac", env_steps=300, n_envs=2, eval_episodes=1, seed=6,
+                sac_learning_starts=40, checkpoint_every=100)
+    original = hrl_train.EpisodeRecorder.save_checkpoint
+
+    def save_then_stop(self):
+        original(self)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(hrl_train.EpisodeRecorder, "save_checkpoint", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(**base))
+    out = tiny_run / "rl" / "collect_wood" / "ptgm-sac-seed6"
+    assert (out / "checkpoint.zip").exists() and (out / "replay_buffer.pkl").exists()
+    monkeypatch.setattr(hrl_train.EpisodeRecorder, "save_checkpoint", original)
+    summary = train(TrainConfig(**base, resume=True))
+    assert summary["method"] == "ptgm-sac" and summary["env_steps"] >= 300
+    result = evaluate(EvaluateConfig(run_dir=str(tiny_run), method="ptgm-sac", seed=6, episodes=1))
+    assert result["episodes"] == 1

@@ -84,14 +84,5 @@ class PTGMPPO(PPO):
 
 def initialise_actor_from_prior(model: PPO, prior: GoalPrior) -> None:
     """Make π_θ start equal to π_p by copying weights layer by layer."""
-    prior_layers = [m for m in prior.net if isinstance(m, torch.nn.Linear)]
     actor_layers = [m for m in model.policy.mlp_extractor.policy_net if isinstance(m, torch.nn.Linear)]
-    actor_layers.append(model.policy.action_net)
-    shapes = ([tuple(m.weight.shape) for m in prior_layers], [tuple(m.weight.shape) for m in actor_layers])
-    if shapes[0] != shapes[1]:
-        raise ValueError(f"prior layers {shapes[0]} do not match the actor's {shapes[1]}; train the prior with "
-                         "the actor's hidden sizes (--hidden) to initialise from it")
-    with torch.no_grad():
-        for src, dst in zip(prior_layers, actor_layers):
-            dst.weight.copy_(src.weight)
-            dst.bias.copy_(src.bias)
+    prior.copy_into(actor_layers + [model.policy.action_net])

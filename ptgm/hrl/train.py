@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import time
@@ -15,6 +16,7 @@ import torch
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 from tqdm import tqdm
 
@@ -22,6 +24,7 @@ from ptgm.baselines.spirl import SkillEnv, SpirlSAC, load_skills
 from ptgm.clustering.codebook import Codebook
 from ptgm.domains import get_domain
 from ptgm.hrl.ppo import PTGMPPO
+from ptgm.hrl.sac import GoalSAC
 from ptgm.hrl.wrapper import ContinuousGoalEnv, GoalSelectionEnv, GoalSelectionVecEnv, ScaledObservation
 from ptgm.lowlevel.policy import GoalConditionedPolicy
 from ptgm.nets import observation_scale
@@ -37,7 +40,9 @@ from ptgm.utils import (
 )
 
 #: Hierarchical methods that pick one of the codebook's N cluster goals (the rest output continuous goals).
-CLUSTER_GOAL_METHODS = ("ptgm", "ptgm-no-prior")
+#: PTGM over the N cluster goals: PPO with the KL-to-prior reward, without the prior (α = 0), or
+#: discrete SAC with the prior-divergence term (the authors' Kitchen learner, ptgm/hrl/sac.py).
+CLUSTER_GOAL_METHODS = ("ptgm", "ptgm-no-prior", "ptgm-sac")
 HIERARCHICAL_METHODS = CLUSTER_GOAL_METHODS + ("ptgm-no-cluster",)
 #: Flat baselines from Stable-Baselines3 on the raw task environment (SAC needs continuous actions).
 FLAT_METHODS = ("ppo", "sac", "bc-ppo")
@@ -53,7 +58,8 @@ class TrainConfig:
     domain: str = field(default="crafter", metadata={"help": "domain plug-in"})
     task: str = field(default="", metadata={"help": "downstream task name (empty: the domain's default)"})
     method: str = field(default="ptgm", metadata={
-        "help": "ptgm | ptgm-no-prior (α=0) | ptgm-no-cluster (continuous goals, no prior) | ppo | sac (flat, "
+        "help": "ptgm | ptgm-no-prior (α=0) | ptgm-sac (SAC over the goals, KL(policy ‖ prior) regularised) | "
+                "ptgm-no-cluster (continuous goals, no prior) | ppo | sac (flat, "
                 "from scratch) | bc-ppo (flat, cloned from the play data, then PPO) | spirl (SAC over the skills of "
                 "`ptgm spirl`, H env steps each; continuous actions)"})
     env_steps: int = field(default=100_000, metadata={"help": "budget of environment (low-level) steps"})
@@ -74,6 +80,8 @@ class TrainConfig:
     gamma: float = field(default=0.0, metadata={"help": "discount (0: the domain's high-level discount for ptgm and spirl "
                                                                  "— Crafter 0.95, Kitchen 0.99 — and 0.99 flat)"})
     ent_coef: float = field(default=0.01, metadata={"help": "PPO entropy bonus"})
+    target_divergence: float = field(default=5.0, metadata={
+        "help": "ptgm-sac and spirl: the KL(policy ‖ prior) in nats that their auto-tuned α steers towards"})
     bc_steps: int = field(default=5000, metadata={"help": "bc-ppo: behaviour-cloning gradient steps before PPO"})
     sac_learning_starts: int = field(default=5000, metadata={"help": "SAC: environment steps of random actions before learning"})
     hidden: tuple[int, ...] = field(default=(), metadata={
@@ -254,17 +262,21 @@ def train(config: TrainConfig) -> dict:
     )
     sac_kwargs = dict(common, batch_size=256, learning_starts=config.sac_learning_starts,
                       policy_kwargs=dict(net_arch=dict(pi=hidden, qf=hidden)))
-    algorithm = {"sac": SAC, "ppo": PPO, "bc-ppo": PPO, "spirl": SpirlSAC}.get(config.method, PTGMPPO)
     episodes, env_steps = [], 0
     ckpt = out / "checkpoint.zip"
     if config.resume and ckpt.exists():
-        extra = {"skills": pieces} if config.method == "spirl" else {}  # SPiRL's frozen prior is not in the zip
-        model = algorithm.load(ckpt, env=vec_env, device="cpu", **extra)
-        if config.method in ("sac", "spirl") and (out / "replay_buffer.pkl").exists():
+        model = load_trained_model(config, ckpt, pieces, env=vec_env)
+        if isinstance(model, OffPolicyAlgorithm) and (out / "replay_buffer.pkl").exists():
             model.load_replay_buffer(out / "replay_buffer.pkl")
         env_steps = json.loads((out / "checkpoint.json").read_text())["env_steps"]
         episodes = [e for e in read_episodes(out / "episodes.csv") if e["env_steps"] <= env_steps]
         print(f"[train] resuming {out} at {env_steps} environment steps")
+    elif config.method == "ptgm-sac":  # counts, learning starts and the buffer are in high-level steps
+        model = GoalSAC("MlpPolicy", vec_env, prior=pieces[2], target_divergence=config.target_divergence,
+                        init_from_prior=config.init_from_prior, batch_size=256,
+                        learning_starts=config.sac_learning_starts // config.k,
+                        buffer_size=config.env_steps // config.k + config.n_envs, policy_kwargs=dict(net_arch=hidden),
+                        **common)
     elif hierarchical:
         _, _, prior, _ = pieces
         use_prior = config.method == "ptgm"
@@ -276,6 +288,7 @@ def train(config: TrainConfig) -> dict:
     elif config.method == "spirl":  # learning starts and the buffer count skill steps, one update per skill step
         skill_steps = config.env_steps // pieces.horizon
         model = SpirlSAC("MlpPolicy", vec_env, skills=pieces, init_from_prior=config.init_from_prior,
+                         target_divergence=config.target_divergence,
                          **dict(sac_kwargs, learning_starts=config.sac_learning_starts // pieces.horizon,
                                 buffer_size=skill_steps + config.n_envs, gradient_steps=-1))
     else:
@@ -308,6 +321,31 @@ def train(config: TrainConfig) -> dict:
     print(f"[train] {config.task}/{config.method} seed {config.seed}: eval success {summary['eval_success_rate']:.2f} "
           f"after {summary['env_steps']} env steps ({summary['env_steps_per_second']:.0f} env steps/s)")
     return summary
+
+
+def load_trained_model(config: TrainConfig, path: Path, pieces=None, env: VecEnv | None = None):
+    """The saved policy of a ``config.method`` run, with the frozen pieces its class keeps outside the zip."""
+    if config.method == "spirl":
+        return SpirlSAC.load(path, env=env, device="cpu", skills=pieces)
+    if config.method == "ptgm-sac":
+        return GoalSAC.load(path, env=env, device="cpu", prior=pieces[2])
+    return {"sac": SAC, "ppo": PPO, "bc-ppo": PPO}.get(config.method, PTGMPPO).load(path, env=env, device="cpu")
+
+
+def saved_run_config(config: TrainConfig) -> TrainConfig:
+    """The settings a run was trained with (its ``config.json``), located by ``config``'s run_dir/task/method/seed.
+
+    Evaluating and reporting a run must use its own k, goal composition and low-level mode.
+    """
+    path = run_directory(config) / "config.json"
+    if not path.exists():
+        return config
+    saved = json.loads(path.read_text())
+    settings = {f.name: saved[f.name] for f in dataclasses.fields(TrainConfig) if f.name in saved}
+    settings.setdefault("compose_goals", False)  # runs from before goal composition trained without it
+    settings.update(run_dir=config.run_dir, seed=config.seed, resume=False, force=False,
+                    hidden=tuple(settings.get("hidden", ())))
+    return TrainConfig(**settings)
 
 
 def clone_from_play_data(model: PPO, config: TrainConfig, domain) -> dict:

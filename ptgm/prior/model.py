@@ -31,3 +31,18 @@ class GoalPrior(SavableModule):
     def logits_from_scaled(self, scaled_obs: torch.Tensor) -> torch.Tensor:
         """Logits from observations already divided by the scale (what the RL policy sees)."""
         return self.net(scaled_obs)
+
+    def copy_into(self, layers: list[torch.nn.Linear]) -> None:
+        """Make an actor start equal to the prior: copy the prior's linear layers into ``layers``, in order.
+
+        The actor must use the prior's hidden widths and ReLU between its layers.
+        """
+        own = [m for m in self.net if isinstance(m, torch.nn.Linear)]
+        shapes = ([tuple(m.weight.shape) for m in own], [tuple(m.weight.shape) for m in layers])
+        if shapes[0] != shapes[1]:
+            raise ValueError(f"prior layers {shapes[0]} do not match the actor's {shapes[1]}; train the prior with "
+                             "the actor's hidden sizes (--hidden) to initialise from it")
+        with torch.no_grad():
+            for src, dst in zip(own, layers):
+                dst.weight.copy_(src.weight)
+                dst.bias.copy_(src.bias)
