@@ -69,4 +69,7 @@ def evaluate(config: EvaluateConfig) -> dict:
     print(f"{config.task}/{config.method} seed {config.seed}: success rate {result['success_rate']:.2f} over "
           f"{result['episodes']} episodes, mean return {result['mean_return']:.2f}, "
           f"{result['mean_env_steps']:.0f} env steps per episode")
+    if "subtask_rates" in result:
+        print("fraction of episodes completing each subtask: " +
+              ", ".join(f"{name} {rate:.2f}" for name, rate in result["subtask_rates"].items()))
     return result

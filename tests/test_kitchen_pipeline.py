@@ -8,6 +8,7 @@ import pytest
 from ptgm.clustering.codebook import ClusterConfig, cluster
 from ptgm.data.generate import GenerateConfig, generate, load_run_dataset
 from ptgm.domains import get_domain
+from ptgm.domains.kitchen.env import parse_task
 from ptgm.hrl.train import TrainConfig, train
 from ptgm.lowlevel.train import PretrainConfig, pretrain
 from ptgm.prior.train import PriorConfig, train_prior
@@ -38,10 +39,14 @@ def test_ptgm_and_flat_sac_train_and_report(kitchen_run):
     common = dict(run_dir=str(kitchen_run), domain="kitchen", env_steps=600, n_envs=2, eval_episodes=1,
                   hidden=(32, 32))
     ptgm = train(TrainConfig(method="ptgm", n_steps=8, **common))
+    ptgm_sac = train(TrainConfig(method="ptgm-sac", sac_learning_starts=100, **common))
     sac = train(TrainConfig(method="sac", sac_learning_starts=100, **common))
-    for summary in (ptgm, sac):
+    task_subtasks = set(parse_task("mkbl"))
+    for summary in (ptgm, ptgm_sac, sac):
         assert summary["env_steps"] >= 600 and 0.0 <= summary["eval_success_rate"] <= 1.0
-        assert "eval_mean_return" in summary
+        # The score is the number of the task's subtasks completed, so their rates add up to the mean return.
+        rates = summary["eval_subtask_rates"]
+        assert sum(rates.get(name, 0.0) for name in task_subtasks) == pytest.approx(summary["eval_mean_return"])
 
 
 def test_a_crafter_run_directory_is_not_reused_for_kitchen(kitchen_run):

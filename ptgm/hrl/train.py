@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -312,6 +313,7 @@ def train(config: TrainConfig) -> dict:
         "train_success_last50": float(np.mean([e["success"] for e in recent])) if recent else 0.0,
         "eval_success_rate": evaluation["success_rate"], "eval_mean_return": evaluation["mean_return"],
         "eval_mean_env_steps": evaluation["mean_env_steps"],
+        "eval_subtask_rates": evaluation.get("subtask_rates", {}),
         "eval_episodes": evaluation["episodes"], "wall_seconds": wall,
         "env_steps_per_second": (recorder.env_steps - env_steps) / max(wall, 1e-9),
     }
@@ -373,7 +375,7 @@ def evaluate_model(config: TrainConfig, model: PPO, pieces=None, episodes: int |
     episodes = config.eval_episodes if episodes is None else episodes
     eval_config = TrainConfig(**{**config_dict(config), "hidden": tuple(config.hidden), "seed": config.seed + 10_000})
     env = make_env_fn(eval_config, 0, pieces)()
-    successes, lengths, returns = [], [], []
+    successes, lengths, returns, subtasks = [], [], [], Counter()
     for _ in tqdm(range(episodes), desc="evaluate", leave=False):
         obs, _ = env.reset()
         done, steps, ret = False, 0, 0.0
@@ -386,7 +388,11 @@ def evaluate_model(config: TrainConfig, model: PPO, pieces=None, episodes: int |
         successes.append(bool(info.get("is_success", ret >= 1.0)))
         returns.append(ret)
         lengths.append(steps)
+        subtasks.update(info.get("completed_subtasks", ()))  # multi-subtask domains (Kitchen) report which
     env.close()
-    return {"success_rate": float(np.mean(successes)) if successes else 0.0,
-            "mean_env_steps": float(np.mean(lengths)) if lengths else 0.0,
-            "mean_return": float(np.mean(returns)) if returns else 0.0, "episodes": episodes}
+    result = {"success_rate": float(np.mean(successes)) if successes else 0.0,
+              "mean_env_steps": float(np.mean(lengths)) if lengths else 0.0,
+              "mean_return": float(np.mean(returns)) if returns else 0.0, "episodes": episodes}
+    if subtasks:
+        result["subtask_rates"] = {name: count / max(episodes, 1) for name, count in sorted(subtasks.items())}
+    return result
