@@ -333,8 +333,31 @@ def summary_markdown(config: BenchConfig, score: str, pretrained: dict, results:
             steps = ", ".join("never" if x is None else f"{x:.0f}" for x in row["steps"])
             ratio = "—" if row["ratio"] is None else f"{row['ratio']:.2f}"
             lines.append(f"| {task} | {level:.2f} | {row['method']} | {steps} | {ratio} |")
+    lines += subtask_markdown(config, results)
     lines += ["", "Learning curves: " + ", ".join(f"`learning_curves_{t}.png`" for t in config.tasks),
               "", "Goal codebook: `codebook_goals.png` (the dataset state nearest each K-means centre), "
               "`codebook_projection.png` (2-D projection of the goal features coloured by cluster); "
               "dataset coverage: `dataset_coverage.md`"]
     return "\n".join(lines) + "\n"
+
+
+def subtask_markdown(config: BenchConfig, results: list[dict]) -> list[str]:
+    """Per (task, method): the fraction of final-evaluation episodes completing each subtask (Kitchen), mean over seeds.
+
+    Empty when no finished run reported subtasks (Crafter, or runs from before the report existed).
+    """
+    rated = [r for r in results if r.get("eval_subtask_rates")]
+    if not rated:
+        return []
+    names = sorted({name for r in rated for name in r["eval_subtask_rates"]})
+    lines = ["", "## Subtasks completed in the final evaluation", "",
+             "Fraction of evaluation episodes in which each subtask was completed, mean over the seeds that report "
+             "it.", "", "| task | method | seeds | " + " | ".join(names) + " |",
+             "|---|---|---|" + "---|" * len(names)]
+    for task in config.tasks:
+        for method in config.methods:
+            group = [r["eval_subtask_rates"] for r in rated if r["task"] == task and r["method"] == method]
+            if group:
+                cells = [f"{np.mean([g.get(name, 0.0) for g in group]):.2f}" for name in names]
+                lines.append(f"| {task} | {method} | {len(group)} | " + " | ".join(cells) + " |")
+    return lines

@@ -13,6 +13,7 @@ from ptgm.bench import (
     reference_comparison,
     rolling_score,
     steps_to_threshold,
+    subtask_markdown,
 )
 from ptgm.cli import main
 from ptgm.utils import PTGMError
@@ -67,6 +68,17 @@ def test_reference_comparison_times_every_method_to_the_reference_final_score():
     assert reference_comparison(results, "t", "sac") == (pytest.approx(float("nan"), nan_ok=True), [])
     assert reference_comparison(results + [run("zero", 0, [100], [0.0])], "t", "zero") == (0.0, [])
     assert BenchConfig(domain="kitchen").reference == "spirl" and BenchConfig().reference == "ppo"
+
+
+def test_subtask_table_averages_each_subtask_over_seeds():
+    config = BenchConfig(domain="kitchen", methods=("ptgm", "sac"))
+    results = [{"task": "mkbl", "method": "ptgm", "eval_subtask_rates": {"kettle": 1.0, "microwave": 0.5}},
+               {"task": "mkbl", "method": "ptgm", "eval_subtask_rates": {"kettle": 0.5}},
+               {"task": "mkbl", "method": "sac", "eval_subtask_rates": {}}]
+    lines = subtask_markdown(config, results)
+    assert "| task | method | seeds | kettle | microwave |" in lines
+    assert "| mkbl | ptgm | 2 | 0.75 | 0.25 |" in lines and not any("| sac |" in line for line in lines)
+    assert subtask_markdown(BenchConfig(), [{"task": "collect_wood", "method": "ppo"}]) == []
 
 
 def test_bench_config_checks_names_and_fills_domain_defaults():
