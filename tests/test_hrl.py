@@ -10,7 +10,7 @@ from ptgm.domains import get_domain
 from ptgm.domains.crafter.env import CrafterEnv, CrafterTask
 from ptgm.evaluate import EvaluateConfig, evaluate
 from ptgm.hrl.ppo import PTGMPPO, kl_prior_to_policy
-from ptgm.hrl.sac import GoalSAC
+from ptgm.hrl.sac import GoalSAC, GoalSACPolicy
 from ptgm.hrl.train import TrainConfig, load_pretrained, train
 from ptgm.hrl.wrapper import ContinuousGoalEnv, GoalSelectionEnv, GoalSelectionVecEnv, ScaledObservation
 
@@ -244,6 +244,10 @@ def test_goal_sac_starts_as_the_prior_and_round_trips(tiny_run, tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(loaded.policy.logits(obs), model.policy.logits(obs))
         torch.testing.assert_close(loaded.policy.q_values(obs), model.policy.q_values(obs))
+    model.policy.save(tmp_path / "policy.pt")  # the policy alone, as SB3 policies save
+    alone = GoalSACPolicy.load(tmp_path / "policy.pt", device="cpu")
+    with torch.no_grad():
+        torch.testing.assert_close(alone.logits(obs), model.policy.logits(obs))
     with pytest.raises(ValueError, match="do not match"):
         GoalSAC("MlpPolicy", vec_env, prior=prior, device="cpu", policy_kwargs=dict(net_arch=[16]))
 

@@ -59,7 +59,7 @@ class GoalSACPolicy(BasePolicy):
 
     def _get_constructor_parameters(self) -> dict:
         data = super()._get_constructor_parameters()
-        data.update(net_arch=self.net_arch, activation_fn=self.activation_fn, lr_schedule=lambda _: 0.0)
+        data.update(net_arch=self.net_arch, activation_fn=self.activation_fn, lr_schedule=self._dummy_schedule)
         return data
 
     def logits(self, observations: torch.Tensor) -> torch.Tensor:
