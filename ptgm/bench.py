@@ -327,7 +327,9 @@ def summary_markdown(config: BenchConfig, score: str, pretrained: dict, results:
               "|---|---|---|---|---|"]
     for task in config.tasks:
         level, rows = reference_comparison(results, task, config.reference)
-        if level <= 0:
+        if np.isnan(level):
+            lines.append(f"| {task} | — | — | {config.reference} has no finished run yet | — |")
+        elif level <= 0:
             lines.append(f"| {task} | {level:.2f} | — | {config.reference} ends at 0: nothing to reach | — |")
         for row in rows:
             steps = ", ".join("never" if x is None else f"{x:.0f}" for x in row["steps"])
