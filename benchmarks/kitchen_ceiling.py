@@ -24,30 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ptgm.domains.kitchen.controller import KitchenScriptedController
+from ptgm.domains.kitchen.controller import KitchenScriptedController, perform_subtasks
 from ptgm.domains.kitchen.env import KitchenEnv, parse_task
-
-
-def run_episode(env: KitchenEnv, order: tuple[str, ...], rng: np.random.Generator, seed: int,
-                noise: float | None) -> tuple[int, dict[str, int]]:
-    """Score of one episode and the env step at which each subtask was completed."""
-    obs, _ = env.reset(seed=seed)
-    kwargs = {} if noise is None else {"action_noise": noise}
-    controller = KitchenScriptedController(env, rng, **kwargs)
-    plan = list(order)
-    controller.start(plan.pop(0))
-    completed, step, done = {}, 0, False
-    while not done:
-        if controller.done:
-            if not plan:
-                break
-            controller.start(plan.pop(0))
-        obs, _, terminated, truncated, info = env.step(controller(obs))
-        step += 1
-        for name in info["step_task_completions"]:
-            completed[name] = step
-        done = terminated or truncated
-    return len(completed), completed
 
 
 def main() -> None:
@@ -72,7 +50,9 @@ def main() -> None:
     for i, order in enumerate(orders):
         scores, times = [], []
         for e in range(args.episodes):
-            score, completed = run_episode(env, order, rng, args.seed * 100_000 + i * 100 + e, args.noise)
+            _, completed = perform_subtasks(env, order, rng, args.seed * 100_000 + i * 100 + e, args.noise)
+            completed = {name: at for name, at in completed.items() if name in subtasks}
+            score = len(completed)
             scores.append(score)
             times.append(max(completed.values()) if score == len(subtasks) else None)
         full = [t for t in times if t is not None]

@@ -35,29 +35,12 @@ import torch
 
 from ptgm.clustering.codebook import Codebook
 from ptgm.domains import get_domain
-from ptgm.domains.kitchen.controller import KitchenScriptedController
+from ptgm.domains.kitchen.controller import perform_subtasks
 from ptgm.domains.kitchen.env import KitchenEnv, parse_task
 from ptgm.lowlevel.policy import GoalConditionedPolicy
 
 #: How far ahead of its last match the oracle looks for the current state in the recording.
 SEARCH_WINDOW = 40
-
-
-def record_player(env: KitchenEnv, order: tuple[str, ...], seed: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
-    """Observations of one scripted episode (doing ``order``) and its score."""
-    obs, _ = env.reset(seed=seed)
-    controller, plan = KitchenScriptedController(env, rng), list(order)
-    controller.start(plan.pop(0))
-    observations, done, info = [obs], False, {}
-    while not done:
-        if controller.done:
-            if not plan:
-                break
-            controller.start(plan.pop(0))
-        obs, _, terminated, truncated, info = env.step(controller(obs))
-        observations.append(obs)
-        done = terminated or truncated
-    return np.asarray(observations), int(info.get("score", 0))
 
 
 def run_oracle(env: KitchenEnv, policy: GoalConditionedPolicy, codebook: Codebook | None, recording: np.ndarray,
@@ -130,8 +113,8 @@ def main() -> None:
     start = time.perf_counter()
     for episode in range(args.episodes):
         seed = args.seed * 100_000 + episode
-        recording, player_score = record_player(env, order, seed, rng)
-        scores["scripted controller"].append(player_score)
+        recording, completed = perform_subtasks(env, order, rng, seed)
+        scores["scripted controller"].append(sum(name in completed for name in order))
         for mode, det in variants:
             name = f"{mode} goals, {'deterministic' if det else 'sampled'} low-level actions"
             score, completed = run_oracle(env, policy, codebook, recording, seed, args.k, mode, det)

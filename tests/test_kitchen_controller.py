@@ -4,7 +4,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from ptgm.domains.kitchen.controller import SUBTASKS, KitchenScriptedController, play_episode_plan
+from ptgm.domains.kitchen.controller import (
+    SUBTASKS,
+    KitchenScriptedController,
+    perform_subtasks,
+    play_episode_plan,
+)
 from ptgm.domains.kitchen.env import KitchenEnv
 
 
@@ -47,6 +52,14 @@ def test_controller_drives_ptgms_wrapper_too():
         if controller.done:
             break
     assert controller.done and "light switch" in info["completed_subtasks"]
+
+
+def test_perform_subtasks_records_the_episode_and_when_each_subtask_lands():
+    env = KitchenEnv("light switch,microwave")
+    observations, completed = perform_subtasks(env, ["light switch", "microwave"], np.random.default_rng(2), seed=2)
+    assert observations.shape[1] == env.observation_space.shape[0]
+    assert set(completed) == {"light switch", "microwave"}
+    assert 0 < completed["light switch"] < completed["microwave"] == len(observations) - 1  # the task's end
 
 
 def test_unknown_subtask_is_rejected_with_the_known_names():

@@ -537,3 +537,39 @@ class KitchenScriptedController:
             qvel[over] = np.clip(qvel[over], low[over], high[over])
             free &= ~over
         return np.clip(qvel, low, high)
+
+
+def perform_subtasks(env, order: tuple[str, ...] | list[str], rng: np.random.Generator, seed: int,
+                     action_noise: float | None = None) -> tuple[np.ndarray, dict[str, int]]:
+    """One episode of the scripted controller doing ``order``'s subtasks one after the other.
+
+    A subtask whose script ends without completing it is left behind. The episode ends at the
+    environment's end (the task done, or its step limit) or when the plan runs out.
+
+    Args:
+        env: PTGM's :class:`~ptgm.domains.kitchen.env.KitchenEnv` (its ``info`` reports completions).
+        order: the subtasks, in order.
+        rng: source of the action noise.
+        seed: the reset seed.
+        action_noise: the controller's noise std (``None``: its default, the play data's).
+
+    Returns:
+        ``(observations, completed)``: the ``(T + 1, obs_dim)`` observations from the reset on, and
+        the env step at which each completed subtask (of any task) was completed.
+    """
+    obs, _ = env.reset(seed=seed)
+    controller = KitchenScriptedController(env, rng, **({} if action_noise is None else {"action_noise": action_noise}))
+    plan = list(order)
+    controller.start(plan.pop(0))
+    observations, completed, done = [obs], {}, False
+    while not done:
+        if controller.done:
+            if not plan:
+                break
+            controller.start(plan.pop(0))
+        obs, _, terminated, truncated, info = env.step(controller(obs))
+        observations.append(obs)
+        for name in info["step_task_completions"]:
+            completed[name] = len(observations) - 1
+        done = terminated or truncated
+    return np.asarray(observations), completed
