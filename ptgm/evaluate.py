@@ -54,12 +54,11 @@ def evaluate(config: EvaluateConfig) -> dict:
     if config.low_level not in LOW_LEVEL_MODES:
         raise PTGMError(f"Unknown --low-level {config.low_level!r}; choose deterministic or stochastic (or leave it "
                         "empty for the run's own setting).")
-    path = run_directory(TrainConfig(run_dir=config.run_dir, domain=config.domain, task=config.task,
-                                     method=config.method, seed=config.seed)) / "model.zip"
+    train_config = trained_config(config)
+    path = run_directory(train_config) / "model.zip"
     if not path.exists():
         raise PTGMError(f"No trained policy at {path}. Train it with `ptgm train --task {config.task} "
                         f"--method {config.method} --seed {config.seed} --run-dir {config.run_dir}`.")
-    train_config = trained_config(config)
     if config.method == "spirl":  # the skill model travels beside the policy, not inside it
         pieces = load_skills(config.run_dir, config.domain)
     else:
