@@ -374,6 +374,7 @@ def evaluate_model(config: TrainConfig, model: PPO, pieces=None, episodes: int |
     """Success rate of the trained policy (stochastic actions) on fresh episodes of the task."""
     episodes = config.eval_episodes if episodes is None else episodes
     eval_config = TrainConfig(**{**config_dict(config), "hidden": tuple(config.hidden), "seed": config.seed + 10_000})
+    seed_everything(eval_config.seed)  # the sampled goals and low-level actions too: a rerun gives the same numbers
     env = make_env_fn(eval_config, 0, pieces)()
     successes, lengths, returns, subtasks = [], [], [], Counter()
     for _ in tqdm(range(episodes), desc="evaluate", leave=False):
