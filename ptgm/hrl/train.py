@@ -25,7 +25,7 @@ from ptgm.baselines.spirl import SkillEnv, SpirlSAC, load_skills
 from ptgm.clustering.codebook import Codebook
 from ptgm.domains import get_domain
 from ptgm.hrl.ppo import PTGMPPO
-from ptgm.hrl.sac import GoalSAC
+from ptgm.hrl.sac import TARGET_DIVERGENCE, GoalSAC
 from ptgm.hrl.wrapper import ContinuousGoalEnv, GoalSelectionEnv, GoalSelectionVecEnv, ScaledObservation
 from ptgm.lowlevel.policy import GoalConditionedPolicy
 from ptgm.nets import observation_scale
@@ -81,7 +81,7 @@ class TrainConfig:
     gamma: float = field(default=0.0, metadata={"help": "discount (0: the domain's high-level discount for ptgm and spirl "
                                                                  "— Crafter 0.95, Kitchen 0.99 — and 0.99 flat)"})
     ent_coef: float = field(default=0.01, metadata={"help": "PPO entropy bonus"})
-    target_divergence: float = field(default=5.0, metadata={
+    target_divergence: float = field(default=TARGET_DIVERGENCE, metadata={
         "help": "ptgm-sac and spirl: the KL(policy ‖ prior) in nats that their auto-tuned α steers towards"})
     bc_steps: int = field(default=5000, metadata={"help": "bc-ppo: behaviour-cloning gradient steps before PPO"})
     sac_learning_starts: int = field(default=5000, metadata={"help": "SAC: environment steps of random actions before learning"})
