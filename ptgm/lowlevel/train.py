@@ -12,9 +12,10 @@ from ptgm.data.generate import load_run_dataset
 from ptgm.data.relabel import hindsight_goal_rows
 from ptgm.domains import get_domain
 from ptgm.lowlevel.evaluate import goal_reaching_test
-from ptgm.lowlevel.policy import GoalConditionedPolicy
+from ptgm.lowlevel.policy import ACTION_HEADS, GoalConditionedPolicy
 from ptgm.training import fit
 from ptgm.utils import (
+    PTGMError,
     fill_domain_defaults,
     mark_stage_done,
     prepare_stage,
@@ -33,6 +34,9 @@ class PretrainConfig:
     batch_size: int = field(default=512, metadata={"help": "samples per gradient step"})
     learning_rate: float = field(default=3e-4, metadata={"help": "Adam learning rate"})
     hidden: tuple[int, ...] = field(default=(512, 512, 256), metadata={"help": "hidden layer widths"})
+    action_head: str = field(default="gaussian", metadata={
+        "help": "continuous actions: gaussian (one diagonal Gaussian) or mixture (of Gaussians; for multimodal play)"})
+    mixture_components: int = field(default=5, metadata={"help": "Gaussians in a mixture action head"})
     k_min: int = field(default=1, metadata={"help": "shortest hindsight goal horizon (steps ahead)"})
     k_max: int = field(default=20, metadata={"help": "longest hindsight goal horizon (steps ahead)"})
     val_fraction: float = field(default=0.05, metadata={"help": "fraction of episodes held out for validation"})
@@ -46,6 +50,10 @@ class PretrainConfig:
 
     def __post_init__(self) -> None:
         fill_domain_defaults(self)
+        if self.action_head not in ACTION_HEADS:
+            raise PTGMError(f"Unknown --action-head {self.action_head!r}; choose one of {', '.join(ACTION_HEADS)}.")
+        if self.mixture_components < 1:
+            raise PTGMError(f"--mixture-components must be at least 1, got {self.mixture_components}.")
 
 
 def pretrain(config: PretrainConfig) -> dict:
@@ -68,7 +76,8 @@ def pretrain(config: PretrainConfig) -> dict:
     val_pick = rng.choice(val_rows, size=min(len(val_rows), 20_000), replace=False)
     val_goal = hindsight_goal_rows(val_pick, data.episode_end, rng, config.k_min, config.k_max)
 
-    policy = GoalConditionedPolicy.for_env(env, goals.shape[1], config.hidden)
+    policy = GoalConditionedPolicy.for_env(env, goals.shape[1], config.hidden, config.action_head,
+                                           config.mixture_components)
     metric_name = "val_action_accuracy" if policy.discrete else "val_action_mse"
 
     def batch_loss(rng: np.random.Generator) -> torch.Tensor:
@@ -78,10 +87,12 @@ def pretrain(config: PretrainConfig) -> dict:
 
     def validate() -> dict[str, float]:
         dist = policy.distribution(observations[val_pick], goals[val_goal])
+        # The action the policy takes when deterministic (for a mixture: its most likely component's mean).
+        best = policy.sample(observations[val_pick], goals[val_goal], deterministic=True)
         if policy.discrete:
-            metric = (dist.probs.argmax(-1) == actions[val_pick]).float().mean().item()
+            metric = (best == actions[val_pick]).float().mean().item()
         else:
-            metric = ((dist.mean - actions[val_pick]) ** 2).mean().item()
+            metric = ((best - actions[val_pick]) ** 2).mean().item()
         return {"val_loss": -dist.log_prob(actions[val_pick]).mean().item(), metric_name: metric}
 
     metrics = fit(policy, batch_loss, validate, out=out, steps=config.steps, learning_rate=config.learning_rate,

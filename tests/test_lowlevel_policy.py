@@ -1,0 +1,78 @@
+"""The low-level policy's action heads: categorical, Gaussian and mixture of Gaussians."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from ptgm.lowlevel.policy import GoalConditionedPolicy
+from ptgm.lowlevel.train import PretrainConfig
+from ptgm.utils import PTGMError
+
+BOX = gym.spaces.Box(-1.0, 1.0, (1,), dtype=np.float32)
+
+
+def fit_two_modes(action_head: str) -> GoalConditionedPolicy:
+    """Fit a policy to play that, from one (state, goal), acts -0.8 half the time and +0.8 the other half."""
+    torch.manual_seed(0)
+    policy = GoalConditionedPolicy(np.ones(1), 1, BOX, hidden=(32, 32), action_head=action_head, components=3)
+    optimiser = torch.optim.Adam(policy.parameters(), lr=1e-2)
+    obs, goal = torch.zeros(256, 1), torch.zeros(256, 1)
+    for _ in range(400):
+        actions = torch.where(torch.rand(256, 1) < 0.5, -0.8, 0.8) + 0.05 * torch.randn(256, 1)
+        loss = -policy.log_prob(obs, goal, actions).mean()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    return policy
+
+
+def test_mixture_head_keeps_both_modes_of_multimodal_play_where_a_gaussian_averages_them():
+    obs, goal = torch.zeros(2000, 1), torch.zeros(2000, 1)
+    mixture, gaussian = fit_two_modes("mixture"), fit_two_modes("gaussian")
+    with torch.no_grad():
+        sampled = mixture.sample(obs, goal)
+        best = mixture.sample(obs[:1], goal[:1], deterministic=True)
+        average = gaussian.sample(obs[:1], goal[:1], deterministic=True)
+    assert (sampled < -0.6).float().mean() > 0.3 and (sampled > 0.6).float().mean() > 0.3
+    assert (sampled.abs() < 0.4).float().mean() < 0.05  # no mass between the modes
+    assert abs(abs(best.item()) - 0.8) < 0.1  # deterministic = one mode, not their average
+    assert abs(average.item()) < 0.2  # the single Gaussian's mean falls between the modes
+
+
+def test_mixture_policy_round_trips_through_save_and_load(tmp_path):
+    policy = GoalConditionedPolicy(np.full(4, 2.0), 3, gym.spaces.Box(-1, 1, (2,)), hidden=(16,),
+                                   action_head="mixture", components=4)
+    policy.save(tmp_path / "policy.pt")
+    loaded, _ = GoalConditionedPolicy.load(tmp_path / "policy.pt")
+    obs, goal = torch.randn(5, 4), torch.randn(5, 3)
+    assert loaded.mixture and loaded.components == 4
+    torch.testing.assert_close(loaded.sample(obs, goal, deterministic=True), policy.sample(obs, goal, deterministic=True))
+    torch.testing.assert_close(loaded.log_prob(obs, goal, torch.zeros(5, 2)), policy.log_prob(obs, goal, torch.zeros(5, 2)))
+    assert loaded.act(np.zeros(4, np.float32), np.zeros(3, np.float32)).shape == (2,)
+
+
+def test_checkpoints_from_before_the_mixture_head_load_as_gaussian(tmp_path):
+    policy = GoalConditionedPolicy(np.ones(4), 3, gym.spaces.Box(-1, 1, (2,)), hidden=(16,))
+    policy.save(tmp_path / "policy.pt")
+    ckpt = torch.load(tmp_path / "policy.pt", weights_only=False)
+    for key in ("action_head", "components"):
+        del ckpt["init_kwargs"][key]
+    torch.save(ckpt, tmp_path / "old.pt")
+    loaded, _ = GoalConditionedPolicy.load(tmp_path / "old.pt")
+    assert not loaded.mixture and loaded.log_std.shape == (2,)
+
+
+def test_discrete_actions_keep_the_categorical_head_whatever_the_action_head():
+    policy = GoalConditionedPolicy(np.ones(4), 3, gym.spaces.Discrete(5), hidden=(16,), action_head="mixture")
+    actions = policy.sample(torch.randn(7, 4), torch.randn(7, 3))
+    assert actions.shape == (7,) and actions.dtype == torch.int64 and int(actions.max()) < 5
+
+
+def test_bad_action_head_settings_are_rejected():
+    with pytest.raises(PTGMError, match="Unknown --action-head 'flow'"):
+        PretrainConfig(action_head="flow")
+    with pytest.raises(PTGMError, match="at least 1"):
+        PretrainConfig(action_head="mixture", mixture_components=0)
+    with pytest.raises(PTGMError, match="Unknown action head"):
+        GoalConditionedPolicy(np.ones(2), 1, BOX, action_head="flow")
