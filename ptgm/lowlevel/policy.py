@@ -39,10 +39,7 @@ class GoalConditionedPolicy(SavableModule):
         self.goal_dim = goal_dim
         self.scale = ScaledInput(obs_scale)
         self.discrete = isinstance(action_space, gym.spaces.Discrete)
-        if action_head not in ACTION_HEADS:
-            raise PTGMError(f"Unknown action head {action_head!r}; choose one of {', '.join(ACTION_HEADS)}.")
-        if action_head == "mixture" and components < 1:
-            raise PTGMError(f"A mixture action head needs at least 1 component, got {components}.")
+        check_action_head(action_head, components)
         self.mixture = action_head == "mixture" and not self.discrete
         self.components = components if self.mixture else 1
         out = int(action_space.n) if self.discrete else int(np.prod(action_space.shape))
@@ -106,6 +103,14 @@ class GoalConditionedPolicy(SavableModule):
         goal_t = torch.as_tensor(np.atleast_2d(goal))
         action = self.sample(obs_t, goal_t, deterministic).numpy()
         return action[0] if single else action
+
+
+def check_action_head(action_head: str, components: int) -> None:
+    """Raise a clear error for an unknown action head or a mixture without components."""
+    if action_head not in ACTION_HEADS:
+        raise PTGMError(f"Unknown action head {action_head!r} (--action-head); choose one of {', '.join(ACTION_HEADS)}.")
+    if action_head == "mixture" and components < 1:
+        raise PTGMError(f"A mixture action head needs at least 1 component (--mixture-components), got {components}.")
 
 
 def _pick(logits: torch.Tensor, deterministic: bool) -> torch.Tensor:

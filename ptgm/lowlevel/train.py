@@ -12,10 +12,9 @@ from ptgm.data.generate import load_run_dataset
 from ptgm.data.relabel import hindsight_goal_rows
 from ptgm.domains import get_domain
 from ptgm.lowlevel.evaluate import goal_reaching_test
-from ptgm.lowlevel.policy import ACTION_HEADS, GoalConditionedPolicy
+from ptgm.lowlevel.policy import GoalConditionedPolicy, check_action_head
 from ptgm.training import fit
 from ptgm.utils import (
-    PTGMError,
     fill_domain_defaults,
     mark_stage_done,
     prepare_stage,
@@ -50,10 +49,7 @@ class PretrainConfig:
 
     def __post_init__(self) -> None:
         fill_domain_defaults(self)
-        if self.action_head not in ACTION_HEADS:
-            raise PTGMError(f"Unknown --action-head {self.action_head!r}; choose one of {', '.join(ACTION_HEADS)}.")
-        if self.mixture_components < 1:
-            raise PTGMError(f"--mixture-components must be at least 1, got {self.mixture_components}.")
+        check_action_head(self.action_head, self.mixture_components)  # before any data is loaded
 
 
 def pretrain(config: PretrainConfig) -> dict:
