@@ -22,7 +22,7 @@ def _add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type) -> None
         kind = hints[f.name]
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         help_text = f.metadata.get("help", "") + f" (default: {default})"
-        if kind is bool:
+        if kind is bool or kind == (bool | None):  # None: the flag was not given (a default decides later)
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
         elif typing.get_origin(kind) is tuple:
             inner = typing.get_args(kind)[0]

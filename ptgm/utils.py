@@ -120,15 +120,21 @@ class MetricsLogger:
 # -- stages -------------------------------------------------------------------------------
 def fill_domain_defaults(config: Any) -> None:
     """Fill settings left empty with the domain's defaults: ``run_dir`` = runs/DOMAIN, ``task`` = its default
-    task, ``n_clusters`` = its number of cluster goals."""
+    task, ``n_clusters`` = its number of cluster goals, the low-level policy's ``k_max`` (pre-training) and
+    ``deterministic_low_level`` (downstream)."""
     from ptgm.domains import get_domain
 
     if not getattr(config, "run_dir", "x"):
         config.run_dir = f"runs/{config.domain}"
+    domain = get_domain(config.domain)
     if hasattr(config, "task") and not config.task:
-        config.task = get_domain(config.domain).default_task
+        config.task = domain.default_task
     if hasattr(config, "n_clusters") and not config.n_clusters:
-        config.n_clusters = get_domain(config.domain).n_clusters
+        config.n_clusters = domain.n_clusters
+    if hasattr(config, "k_max") and not config.k_max:
+        config.k_max = domain.lowlevel_k_max
+    if hasattr(config, "deterministic_low_level") and config.deterministic_low_level is None:
+        config.deterministic_low_level = domain.deterministic_low_level
 
 
 def config_dict(config: Any) -> dict:

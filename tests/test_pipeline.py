@@ -124,3 +124,23 @@ def test_every_command_has_help(command, capsys):
         main([command, "--help"])
     assert exit_info.value.code == 0
     assert "--run-dir" in capsys.readouterr().out
+
+
+def test_low_level_settings_follow_the_domain_unless_given():
+    assert (PretrainConfig(domain="crafter").k_max, PretrainConfig(domain="kitchen").k_max) == (20, 60)
+    assert PretrainConfig(domain="kitchen", k_max=30).k_max == 30
+    assert TrainConfig(domain="crafter").deterministic_low_level is False
+    assert TrainConfig(domain="kitchen").deterministic_low_level is True
+    assert TrainConfig(domain="kitchen", deterministic_low_level=False).deterministic_low_level is False
+
+
+@pytest.mark.parametrize("flags, expected", [([], None), (["--deterministic-low-level"], True),
+                                             (["--no-deterministic-low-level"], False)])
+def test_optional_switches_stay_unset_until_given(flags, expected):
+    import argparse
+
+    from ptgm.cli import _add_dataclass_arguments
+
+    parser = argparse.ArgumentParser()
+    _add_dataclass_arguments(parser, TrainConfig)
+    assert parser.parse_args(flags).deterministic_low_level is expected

@@ -45,6 +45,11 @@ class Domain(ABC):
     #: ``"success"`` (0/1) or ``"return"`` (e.g. subtasks completed), and the level that counts as solved.
     score: str = "success"
     score_threshold: float = 0.9
+    #: Longest hindsight goal horizon (env steps ahead) of the low-level policy's training goals.
+    lowlevel_k_max: int = 20
+    #: Whether the frozen low-level policy acts by its most likely action (rather than sampling)
+    #: under the high-level learner, when the user does not say.
+    deterministic_low_level: bool = False
 
     @abstractmethod
     def task_names(self) -> list[str]:

@@ -68,13 +68,14 @@ class TrainConfig:
     compose_goals: bool = field(default=True, metadata={
         "help": "give the low-level policy the domain's composed goal (Kitchen: objects a cluster goal leaves "
                 "where they start keep their current state); false: the cluster goal state as it is"})
-    deterministic_low_level: bool = field(default=False, metadata={
-        "help": "run the low-level policy's most likely action instead of sampling it"})
+    deterministic_low_level: bool | None = field(default=None, metadata={
+        "help": "run the low-level policy's most likely action instead of sampling it (unset: the domain's, "
+                "Kitchen yes, Crafter no)"})
     kl_coef: float = field(default=0.01, metadata={"help": "α, weight of KL(prior ‖ policy) in the reward"})
     init_from_prior: bool = field(default=True, metadata={"help": "start the high-level policy equal to the prior"})
     n_envs: int = field(default=4, metadata={"help": "parallel environments"})
     subproc: bool = field(default=False, metadata={"help": "step environments in subprocesses"})
-    learning_rate: float = field(default=3e-4, metadata={"help": "PPO learning rate"})
+    learning_rate: float = field(default=3e-4, metadata={"help": "learning rate (PPO; actor, critics and α of SAC, ptgm-sac and spirl)"})
     n_steps: int = field(default=0, metadata={"help": "PPO rollout length per env (0: 64 high-level / 256 flat)"})
     batch_size: int = field(default=64, metadata={"help": "PPO minibatch size"})
     n_epochs: int = field(default=4, metadata={"help": "PPO epochs per rollout"})

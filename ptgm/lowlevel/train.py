@@ -37,7 +37,8 @@ class PretrainConfig:
         "help": "continuous actions: gaussian (one diagonal Gaussian) or mixture (of Gaussians; for multimodal play)"})
     mixture_components: int = field(default=5, metadata={"help": "Gaussians in a mixture action head"})
     k_min: int = field(default=1, metadata={"help": "shortest hindsight goal horizon (steps ahead)"})
-    k_max: int = field(default=20, metadata={"help": "longest hindsight goal horizon (steps ahead)"})
+    k_max: int = field(default=0, metadata={
+        "help": "longest hindsight goal horizon (steps ahead; 0: the domain's, Crafter 20, Kitchen 60)"})
     val_fraction: float = field(default=0.05, metadata={"help": "fraction of episodes held out for validation"})
     eval_every: int = field(default=1000, metadata={"help": "gradient steps between validation passes"})
     checkpoint_every: int = field(default=2000, metadata={"help": "gradient steps between checkpoints"})
