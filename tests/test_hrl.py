@@ -203,6 +203,19 @@ def test_no_cluster_ablation_trains(tiny_run):
     assert summary["method"] == "ptgm-no-cluster" and summary["env_steps"] >= 300
 
 
+def test_target_kl_reaches_ppo_and_zero_leaves_it_off(tiny_run):
+    from stable_baselines3.common.save_util import load_from_zip_file
+
+    from ptgm.hrl.train import run_directory
+
+    for target_kl, expected in ((0.02, 0.02), (0.0, None)):
+        config = TrainConfig(run_dir=str(tiny_run), env_steps=200, n_envs=2, n_steps=16, eval_episodes=1, seed=5,
+                             target_kl=target_kl, force=True)
+        train(config)
+        data, _, _ = load_from_zip_file(run_directory(config) / "model.zip")
+        assert data["target_kl"] == expected
+
+
 class _Bandit(gym.Env):
     """One-step episodes: goal 3 of 8 pays 1, the rest 0."""
 

@@ -82,6 +82,9 @@ class TrainConfig:
     gamma: float = field(default=0.0, metadata={"help": "discount (0: the domain's high-level discount for ptgm and spirl "
                                                                  "— Crafter 0.95, Kitchen 0.99 — and 0.99 flat)"})
     ent_coef: float = field(default=0.01, metadata={"help": "PPO entropy bonus"})
+    target_kl: float = field(default=0.0, metadata={
+        "help": "PPO: end a rollout's epochs early once the approximate KL to the rollout's policy passes this "
+                "(0: never)"})
     target_divergence: float = field(default=TARGET_DIVERGENCE, metadata={
         "help": "ptgm-sac and spirl: the KL(policy ‖ prior) in nats that their auto-tuned α steers towards"})
     bc_steps: int = field(default=5000, metadata={"help": "bc-ppo: behaviour-cloning gradient steps before PPO"})
@@ -260,7 +263,7 @@ def train(config: TrainConfig) -> dict:
         common, n_steps=n_steps,
         # SB3 warns when a minibatch is larger than the rollout; tiny runs (tests) hit that.
         batch_size=min(config.batch_size, n_steps * config.n_envs), n_epochs=config.n_epochs,
-        ent_coef=config.ent_coef, policy_kwargs=net,
+        ent_coef=config.ent_coef, target_kl=config.target_kl or None, policy_kwargs=net,
     )
     sac_kwargs = dict(common, batch_size=256, learning_starts=config.sac_learning_starts,
                       policy_kwargs=dict(net_arch=dict(pi=hidden, qf=hidden)))
