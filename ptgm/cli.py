@@ -27,8 +27,9 @@ def _add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type) -> None
         elif typing.get_origin(kind) is tuple:
             inner = typing.get_args(kind)[0]
             parser.add_argument(flag, type=inner, nargs="+", default=default, help=help_text)
-        else:
-            parser.add_argument(flag, type=kind, default=default, help=help_text)
+        else:  # `float | None` and the like: parse as the non-None type; None means "not given"
+            inner = [t for t in typing.get_args(kind) if t is not type(None)] or [kind]
+            parser.add_argument(flag, type=inner[0], default=default, help=help_text)
 
 
 def _config_from_args(cls: type, args: argparse.Namespace):

@@ -121,7 +121,7 @@ class MetricsLogger:
 def fill_domain_defaults(config: Any) -> None:
     """Fill settings left empty with the domain's defaults: ``run_dir`` = runs/DOMAIN, ``task`` = its default
     task, ``n_clusters`` = its number of cluster goals, the low-level policy's ``k_max`` (pre-training) and
-    ``deterministic_low_level`` (downstream)."""
+    ``deterministic_low_level`` and the PTGM methods' ``target_kl`` (downstream)."""
     from ptgm.domains import get_domain
 
     if not getattr(config, "run_dir", "x"):
@@ -135,6 +135,8 @@ def fill_domain_defaults(config: Any) -> None:
         config.k_max = domain.lowlevel_k_max
     if hasattr(config, "deterministic_low_level") and config.deterministic_low_level is None:
         config.deterministic_low_level = domain.deterministic_low_level
+    if hasattr(config, "target_kl") and config.target_kl is None:
+        config.target_kl = domain.high_level_target_kl if config.method.startswith("ptgm") else 0.0
 
 
 def config_dict(config: Any) -> dict:

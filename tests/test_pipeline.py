@@ -132,6 +132,12 @@ def test_low_level_settings_follow_the_domain_unless_given():
     assert TrainConfig(domain="crafter").deterministic_low_level is False
     assert TrainConfig(domain="kitchen").deterministic_low_level is True
     assert TrainConfig(domain="kitchen", deterministic_low_level=False).deterministic_low_level is False
+    # PPO's KL early stop: the domain's for the PTGM methods, off for flat PPO, as given when given.
+    assert TrainConfig(domain="crafter").target_kl == 0.0
+    assert TrainConfig(domain="kitchen").target_kl == 0.02
+    assert TrainConfig(domain="kitchen", method="ptgm-no-prior").target_kl == 0.02
+    assert TrainConfig(domain="kitchen", method="ppo").target_kl == 0.0
+    assert TrainConfig(domain="kitchen", target_kl=0.0).target_kl == 0.0
 
 
 @pytest.mark.parametrize("flags, expected", [([], None), (["--deterministic-low-level"], True),
@@ -144,3 +150,14 @@ def test_optional_switches_stay_unset_until_given(flags, expected):
     parser = argparse.ArgumentParser()
     _add_dataclass_arguments(parser, TrainConfig)
     assert parser.parse_args(flags).deterministic_low_level is expected
+
+
+@pytest.mark.parametrize("flags, expected", [([], None), (["--target-kl", "0.05"], 0.05), (["--target-kl", "0"], 0.0)])
+def test_optional_numbers_stay_unset_until_given(flags, expected):
+    import argparse
+
+    from ptgm.cli import _add_dataclass_arguments
+
+    parser = argparse.ArgumentParser()
+    _add_dataclass_arguments(parser, TrainConfig)
+    assert parser.parse_args(flags).target_kl == expected

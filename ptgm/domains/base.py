@@ -50,6 +50,9 @@ class Domain(ABC):
     #: Whether the frozen low-level policy acts by its most likely action (rather than sampling)
     #: under the high-level learner, when the user does not say.
     deterministic_low_level: bool = False
+    #: PPO's early stop of a rollout's epochs (approximate KL) for the high-level learner of the PTGM methods,
+    #: when the user does not say; 0: off.
+    high_level_target_kl: float = 0.0
 
     @abstractmethod
     def task_names(self) -> list[str]:

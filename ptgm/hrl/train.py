@@ -82,9 +82,9 @@ class TrainConfig:
     gamma: float = field(default=0.0, metadata={"help": "discount (0: the domain's high-level discount for ptgm and spirl "
                                                                  "— Crafter 0.95, Kitchen 0.99 — and 0.99 flat)"})
     ent_coef: float = field(default=0.01, metadata={"help": "PPO entropy bonus"})
-    target_kl: float = field(default=0.0, metadata={
+    target_kl: float | None = field(default=None, metadata={
         "help": "PPO: end a rollout's epochs early once the approximate KL to the rollout's policy passes this "
-                "(0: never)"})
+                "(0: never; unset: the domain's for the PTGM methods, Kitchen 0.02, Crafter 0; 0 for flat PPO)"})
     target_divergence: float = field(default=TARGET_DIVERGENCE, metadata={
         "help": "ptgm-sac and spirl: the KL(policy ‖ prior) in nats that their auto-tuned α steers towards"})
     bc_steps: int = field(default=5000, metadata={"help": "bc-ppo: behaviour-cloning gradient steps before PPO"})
