@@ -11,6 +11,12 @@ where it was and finished runs are skipped. The results folder gets:
   and the env steps at which the training curve first reaches the threshold;
 - ``learning_curves_TASK.png``: mean ± std bands per method;
 - copies of the goal codebook pictures and the dataset coverage the runs used.
+
+The results folder is also the benchmark's durable record: a finished run it holds (its
+episodes in ``curves.csv``, its summary and full training settings in ``summary.json``) counts
+as finished when its run directory is gone, e.g. on a fresh clone, as long as the benchmark's
+settings and the run's training settings are the same as now. So a benchmark too long for
+one machine's session is carried on by the next one from the committed results.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from ptgm.hrl.train import METHODS, TrainConfig, run_directory
 from ptgm.lowlevel.train import PretrainConfig, pretrain
 from ptgm.plots import plot_learning_curves
 from ptgm.prior.train import PriorConfig, train_prior
-from ptgm.utils import PTGMError, atomic_write_bytes, atomic_write_json, fill_domain_defaults
+from ptgm.utils import PTGMError, atomic_write_bytes, atomic_write_json, config_dict, fill_domain_defaults
 
 
 @dataclass
@@ -90,14 +96,20 @@ class BenchConfig:
             self.reference = "spirl" if "spirl" in self.methods else domain.flat_baseline
 
 
-def rolling_score(episodes_csv: Path, column: str = "success", window: int = 20) -> tuple[np.ndarray, np.ndarray]:
+def read_episodes(episodes_csv: Path) -> list[dict]:
+    """The rows of a run's ``episodes.csv`` (env_steps, return, length, success), as strings."""
+    with open(episodes_csv) as f:
+        return list(csv.DictReader(f))
+
+
+def rolling_score(episodes: Path | list[dict], column: str = "success",
+                  window: int = 20) -> tuple[np.ndarray, np.ndarray]:
     """(env steps, mean of ``column`` over the last ``window`` training episodes), one point per episode.
 
-    Points start once ``window`` episodes have finished: a rate over fewer would let one
-    lucky early episode count as reaching a threshold.
+    ``episodes``: a run's ``episodes.csv`` or its rows. Points start once ``window`` episodes
+    have finished: a rate over fewer would let one lucky early episode count as reaching a threshold.
     """
-    with open(episodes_csv) as f:
-        rows = list(csv.DictReader(f))
+    rows = episodes if isinstance(episodes, list) else read_episodes(episodes)
     if len(rows) < window:
         return np.zeros(0), np.zeros(0)
     steps = np.array([int(r["env_steps"]) for r in rows], float)
@@ -179,7 +191,7 @@ def _pretrain_stages(config: BenchConfig) -> dict:
     cluster(ClusterConfig(n_clusters=config.n_clusters, run_dir=config.run_dir, domain=config.domain))
     prior = train_prior(PriorConfig(steps=config.prior_steps, **common))
     stages = {"data": data, "lowlevel": low, "prior": prior}
-    if "spirl" in config.methods:  # SPiRL's own pre-training: skills and skill prior on the same data
+    if "spirl" in config.methods and not config.summarize_only:  # SPiRL's skills and skill prior, same data
         stages["spirl"] = train_spirl(SpirlConfig(**common))
     return stages
 
@@ -198,7 +210,18 @@ def _train_process(config: BenchConfig, task: str, method: str, seed: int) -> in
 def bench(config: BenchConfig) -> dict:
     domain = get_domain(config.domain)
     pretrained = _pretrain_stages(config)
-    jobs = [(task, method, seed) for seed in range(config.seeds) for task in config.tasks for method in config.methods]
+    # Finished runs the results folder records and this run directory lacks are not trained again.
+    selection = [(task, method, seed) for seed in range(config.seeds) for task in config.tasks
+                 for method in config.methods]
+    recorded = {key: run for key, run in recorded_runs(config).items() if not _run_started(config, *key)}
+    # Recorded runs this benchmark does not select (other methods, tasks or seeds) stay in the record.
+    carried = [{**run, "task": key[0], "method": key[1], "seed": key[2]}
+               for key, run in recorded.items() if key not in selection]
+    recorded = {key: run for key, run in recorded.items() if key in selection}
+    if recorded:
+        print(f"[bench] {len(recorded)} finished run(s) recorded in {config.out}/summary.json count as done: "
+              + ", ".join("/".join(map(str, key)) for key in recorded))
+    jobs = [job for job in selection if job not in recorded]
     if config.summarize_only:
         jobs = []
     failed = []
@@ -209,35 +232,102 @@ def bench(config: BenchConfig) -> dict:
                 failed.append(job)
                 tqdm.write(f"[bench] {'/'.join(map(str, job))} failed (exit {code}); see "
                            f"{Path(config.run_dir) / 'logs' / f'train-{job[0]}-{job[1]}-seed{job[2]}.log'}")
-    results = collect_results(config, domain.score)
-    write_results(config, domain.score, pretrained, results)
+    results = collect_results(config, domain.score, recorded)
+    write_results(config, domain.score, pretrained, results, carried)
     if failed:
         raise PTGMError(f"{len(failed)} of {len(jobs)} runs failed; the summary covers the others. Fix the cause "
                         "shown in their logs and rerun the same command: finished runs are reused.")
     return {"runs": results}
 
 
-def collect_results(config: BenchConfig, score: str) -> list[dict]:
-    """Summary and training curve of every finished run."""
+def _train_config(config: BenchConfig, task: str, method: str, seed: int) -> TrainConfig:
+    """The settings `ptgm bench` trains (task, method, seed) with (as `_train_process` passes them)."""
+    return TrainConfig(run_dir=config.run_dir, domain=config.domain, task=task, method=method, seed=seed,
+                       env_steps=config.env_steps, k=config.k, eval_episodes=config.eval_episodes, resume=True)
+
+
+def _run_started(config: BenchConfig, task: str, method: str, seed: int) -> bool:
+    directory = run_directory(_train_config(config, task, method, seed))
+    return (directory / "DONE.json").exists() or (directory / "checkpoint.json").exists()
+
+
+#: Training settings that name where a run lives or how it was launched, not what it learned.
+_LAUNCH_SETTINGS = ("run_dir", "resume", "force")
+#: Benchmark settings a recorded run must share with the benchmark now to count in it.
+_RECORD_SETTINGS = ("domain", "env_steps", "k", "eval_episodes", "n_clusters", "transitions", "pretrain_steps",
+                    "prior_steps", "share_from")
+
+
+def recorded_runs(config: BenchConfig) -> dict[tuple[str, str, int], dict]:
+    """Finished runs of an earlier benchmark recorded in the results folder, by (task, method, seed).
+
+    Each entry is that run's summary with its episodes (``"episodes"``). Only runs of a benchmark
+    with the same settings count, and only those whose recorded training settings (kept since
+    results record them) equal what the benchmark would train with now: a run made under other
+    defaults is trained again.
+    """
+    out = Path(config.out)
+    if not ((out / "summary.json").exists() and (out / "curves.csv").exists()):
+        return {}
+    record = json.loads((out / "summary.json").read_text())
+    differ = {key: record["config"].get(key) for key in _RECORD_SETTINGS
+              if record["config"].get(key) != getattr(config, key)}
+    if differ:
+        if any(not run.get("in_progress") for run in record["runs"]):
+            # Writing this benchmark's summary there would lose that record.
+            raise PTGMError(
+                f"{out} holds the results of another benchmark ({', '.join(f'{k}={v}' for k, v in differ.items())}); "
+                f"give this one its own --out (e.g. --out {out}-{config.env_steps}), or move that folder away.")
+        return {}
+    episodes: dict[tuple[str, str, int], list[dict]] = {}
+    for row in read_episodes(out / "curves.csv"):
+        key = (row.pop("task"), row.pop("method"), int(row.pop("seed")))
+        episodes.setdefault(key, []).append(row)
+    runs = {}
+    for run in record["runs"]:
+        key = (run["task"], run["method"], run["seed"])
+        if run.get("in_progress"):
+            continue
+        if "config" in run:
+            now = config_dict(_train_config(config, *key))
+            changed = [name for name, value in now.items()
+                       if name not in _LAUNCH_SETTINGS and run["config"].get(name) != value]
+            if changed:
+                print(f"[bench] {'/'.join(map(str, key))} in {out} was trained with other settings "
+                      f"({', '.join(changed)}); it is not counted (a benchmark of it trains it again)")
+                continue
+        runs[key] = {**run, "episodes": episodes.get(key, [])}  # (a short run may end no episode)
+    return runs
+
+
+def collect_results(config: BenchConfig, score: str, recorded: dict | None = None) -> list[dict]:
+    """Summary and training curve of every finished run (or run in progress) in the run directory, and of the
+    finished runs ``recorded`` in the results folder (see :func:`recorded_runs`) that the run directory lacks."""
     results = []
+    recorded = recorded or {}
     for seed in range(config.seeds):
         for task in config.tasks:
             for method in config.methods:
-                directory = run_directory(TrainConfig(run_dir=config.run_dir, domain=config.domain, task=task,
-                                                      method=method, seed=seed))
+                directory = run_directory(_train_config(config, task, method, seed))
                 done, checkpoint = directory / "DONE.json", directory / "checkpoint.json"
                 if done.exists():
-                    summary = json.loads(done.read_text())["summary"]
+                    finished = json.loads(done.read_text())
+                    summary = {**finished["summary"], "config": finished["config"]}
+                    episodes = read_episodes(directory / "episodes.csv")
                 elif checkpoint.exists() and (directory / "episodes.csv").exists():
                     # A run still going (or stopped): its training curve so far, no final evaluation yet.
                     summary = {"env_steps": json.loads(checkpoint.read_text())["env_steps"], "in_progress": True,
                                "eval_success_rate": float("nan"), "eval_mean_return": float("nan"),
                                "env_steps_per_second": float("nan")}
+                    episodes = read_episodes(directory / "episodes.csv")
+                elif (task, method, seed) in recorded:
+                    summary = dict(recorded[(task, method, seed)])
+                    episodes = summary.pop("episodes")
                 else:
                     continue
-                steps, values = rolling_score(directory / "episodes.csv", score, config.window)
+                steps, values = rolling_score(episodes, score, config.window)
                 summary.update(
-                    task=task, method=method, seed=seed, curve=(steps, values),
+                    task=task, method=method, seed=seed, curve=(steps, values), episodes=episodes,
                     first_window=float(values[0]) if len(values) else float("nan"),
                     auc=area_under_curve(steps, values, summary["env_steps"]),  # runs in progress: so far
                     steps_to_threshold=steps_to_threshold(steps, values, config.threshold),
@@ -246,7 +336,10 @@ def collect_results(config: BenchConfig, score: str) -> list[dict]:
     return results
 
 
-def write_results(config: BenchConfig, score: str, pretrained: dict, results: list[dict]) -> None:
+def write_results(config: BenchConfig, score: str, pretrained: dict, results: list[dict],
+                  carried: list[dict] = ()) -> None:
+    """Curves, summary, plots and pictures of ``results`` into the results folder; ``carried``: recorded runs
+    outside this benchmark's selection, kept in ``curves.csv`` and ``summary.json`` but left out of the tables."""
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     run_dir = Path(config.run_dir)
@@ -254,10 +347,9 @@ def write_results(config: BenchConfig, score: str, pretrained: dict, results: li
     with open(out / "curves.csv.tmp", "w", newline="") as f:
         writer = csv.DictWriter(f, ["task", "method", "seed", "env_steps", "return", "length", "success"])
         writer.writeheader()
-        for r in results:
-            with open(run_dir / "rl" / r["task"] / f"{r['method']}-seed{r['seed']}" / "episodes.csv") as episodes:
-                for row in csv.DictReader(episodes):
-                    writer.writerow({"task": r["task"], "method": r["method"], "seed": r["seed"], **row})
+        for r in [*results, *carried]:
+            for row in r["episodes"]:
+                writer.writerow({"task": r["task"], "method": r["method"], "seed": r["seed"], **row})
     (out / "curves.csv.tmp").replace(out / "curves.csv")
     label = "success rate" if score == "success" else "return"
     for task in config.tasks:
@@ -272,7 +364,7 @@ def write_results(config: BenchConfig, score: str, pretrained: dict, results: li
         shutil.copy(run_dir / "data" / "coverage.md", out / "dataset_coverage.md")
     atomic_write_json(out / "summary.json", {
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config).items()},
-        "runs": [{k: v for k, v in r.items() if k != "curve"} for r in results]})
+        "runs": [{k: v for k, v in r.items() if k not in ("curve", "episodes")} for r in [*results, *carried]]})
     table = summary_markdown(config, score, pretrained, results)
     atomic_write_bytes(out / "summary.md", table.encode())
     print("\n" + table + f"\nResults in {out}/")

@@ -145,3 +145,38 @@ def test_summary_shows_runs_in_progress(tiny_run, tmp_path):
     partial = [r for r in runs if r["seed"] == 9]
     assert len(partial) == 1 and partial[0]["in_progress"] and partial[0]["env_steps"] == 120
     assert "in progress" in (out / "summary.md").read_text()
+
+
+def test_runs_recorded_in_the_results_count_when_their_directories_are_gone(tiny_run, tmp_path):
+    import shutil
+
+    out, run = tmp_path / "results", tmp_path / "run"
+    config = dict(run_dir=str(run), share_from=str(tiny_run), n_clusters=8, methods=("ptgm",), seeds=1,
+                  env_steps=300, eval_episodes=1, window=1, out=str(out))
+    bench(BenchConfig(**config))
+    first = json.loads((out / "summary.json").read_text())["runs"]
+    assert len(first) == 1 and first[0]["config"]["method"] == "ptgm"
+    curves = (out / "curves.csv").read_text()
+    assert curves.count("\n") > 1  # episodes recorded
+    # A fresh clone: the results are there, the run directory's RL runs are not.
+    shutil.rmtree(run / "rl")
+    bench(BenchConfig(**config))
+    assert not (run / "rl").exists()  # nothing trained again
+    again = json.loads((out / "summary.json").read_text())["runs"]
+    assert [(r["seed"], r["eval_mean_return"], r["auc"]) for r in again] == [
+        (r["seed"], r["eval_mean_return"], r["auc"]) for r in first]
+    assert (out / "curves.csv").read_text() == curves
+    # A benchmark of another method keeps that record (out of its tables).
+    bench(BenchConfig(**{**config, "methods": ("ppo",), "summarize_only": True}))
+    assert [r["method"] for r in json.loads((out / "summary.json").read_text())["runs"]] == ["ptgm"]
+    assert "| ptgm |" not in (out / "summary.md").read_text()
+    # A benchmark with another budget must not overwrite that record.
+    with pytest.raises(PTGMError, match="env_steps=300.*--out"):
+        bench(BenchConfig(**{**config, "env_steps": 400, "summarize_only": True}))
+    assert len(json.loads((out / "summary.json").read_text())["runs"]) == 1
+    # A run trained under other settings than the benchmark's now does not count.
+    record = json.loads((out / "summary.json").read_text())
+    record["runs"][0]["config"]["ent_coef"] = 0.5
+    (out / "summary.json").write_text(json.dumps(record))
+    bench(BenchConfig(**{**config, "summarize_only": True}))
+    assert json.loads((out / "summary.json").read_text())["runs"] == []
