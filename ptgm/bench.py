@@ -258,6 +258,12 @@ _RECORD_SETTINGS = ("domain", "env_steps", "k", "eval_episodes", "n_clusters", "
                     "prior_steps", "share_from")
 
 
+def _other_out(config: BenchConfig) -> str:
+    """A results folder named after the run directory (``results/crafter-n16`` for ``runs/crafter-n16``)."""
+    named = Path(config.out).parent / Path(config.run_dir).name
+    return str(named) if named != Path(config.out) else f"{config.out}-{config.env_steps}"
+
+
 def recorded_runs(config: BenchConfig) -> dict[tuple[str, str, int], dict]:
     """Finished runs of an earlier benchmark recorded in the results folder, by (task, method, seed).
 
@@ -277,7 +283,7 @@ def recorded_runs(config: BenchConfig) -> dict[tuple[str, str, int], dict]:
             # Writing this benchmark's summary there would lose that record.
             raise PTGMError(
                 f"{out} holds the results of another benchmark ({', '.join(f'{k}={v}' for k, v in differ.items())}); "
-                f"give this one its own --out (e.g. --out {out}-{config.env_steps}), or move that folder away.")
+                f"give this one its own --out (e.g. --out {_other_out(config)}), or move that folder away.")
         return {}
     episodes: dict[tuple[str, str, int], list[dict]] = {}
     for row in read_episodes(out / "curves.csv"):
@@ -288,7 +294,10 @@ def recorded_runs(config: BenchConfig) -> dict[tuple[str, str, int], dict]:
         key = (run["task"], run["method"], run["seed"])
         if run.get("in_progress"):
             continue
-        if "config" in run:
+        if "config" not in run:  # recorded before results kept training settings
+            print(f"[bench] {'/'.join(map(str, key))} in {out} has no recorded training settings; it counts on "
+                  "the benchmark's settings alone")
+        else:
             now = config_dict(_train_config(config, *key))
             changed = [name for name, value in now.items()
                        if name not in _LAUNCH_SETTINGS and run["config"].get(name) != value]
