@@ -210,14 +210,14 @@ def _train_process(config: BenchConfig, task: str, method: str, seed: int) -> in
 def bench(config: BenchConfig) -> dict:
     domain = get_domain(config.domain)
     pretrained = _pretrain_stages(config)
-    # Finished runs the results folder records and this run directory lacks are not trained again.
+    # Finished runs the results folder records and the run directory lacks are not trained again.
     selection = [(task, method, seed) for seed in range(config.seeds) for task in config.tasks
                  for method in config.methods]
-    recorded = {key: run for key, run in recorded_runs(config).items() if not _run_started(config, *key)}
+    recorded = recorded_runs(config)
     # Recorded runs this benchmark does not select (other methods, tasks or seeds) stay in the record.
-    carried = [{**run, "task": key[0], "method": key[1], "seed": key[2]}
-               for key, run in recorded.items() if key not in selection]
-    recorded = {key: run for key, run in recorded.items() if key in selection}
+    carried = [run for key, run in recorded.items() if key not in selection]
+    recorded = {key: run for key, run in recorded.items()
+                if key in selection and not _run_started(config, *key)}  # a run directory's own state comes first
     if recorded:
         print(f"[bench] {len(recorded)} finished run(s) recorded in {config.out}/summary.json count as done: "
               + ", ".join("/".join(map(str, key)) for key in recorded))
