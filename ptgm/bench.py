@@ -37,7 +37,7 @@ from ptgm.baselines.spirl import SpirlConfig, train_spirl
 from ptgm.clustering.codebook import ClusterConfig, cluster
 from ptgm.data.generate import GenerateConfig, generate
 from ptgm.domains import get_domain
-from ptgm.hrl.train import METHODS, TrainConfig, run_directory
+from ptgm.hrl.train import METHODS, TrainConfig, episode_row, read_episodes, run_directory
 from ptgm.lowlevel.train import PretrainConfig, pretrain
 from ptgm.plots import plot_learning_curves
 from ptgm.prior.train import PriorConfig, train_prior
@@ -94,12 +94,6 @@ class BenchConfig:
         self.out = self.out or f"results/{self.domain}"
         if not self.reference:
             self.reference = "spirl" if "spirl" in self.methods else domain.flat_baseline
-
-
-def read_episodes(episodes_csv: Path) -> list[dict]:
-    """The rows of a run's ``episodes.csv`` (env_steps, return, length, success), as strings."""
-    with open(episodes_csv) as f:
-        return list(csv.DictReader(f))
 
 
 def rolling_score(episodes: Path | list[dict], column: str = "success",
@@ -286,9 +280,9 @@ def recorded_runs(config: BenchConfig) -> dict[tuple[str, str, int], dict]:
                 f"give this one its own --out (e.g. --out {_other_out(config)}), or move that folder away.")
         return {}
     episodes: dict[tuple[str, str, int], list[dict]] = {}
-    for row in read_episodes(out / "curves.csv"):
-        key = (row.pop("task"), row.pop("method"), int(row.pop("seed")))
-        episodes.setdefault(key, []).append(row)
+    with open(out / "curves.csv") as f:
+        for row in csv.DictReader(f):
+            episodes.setdefault((row["task"], row["method"], int(row["seed"])), []).append(episode_row(row))
     runs = {}
     for run in record["runs"]:
         key = (run["task"], run["method"], run["seed"])

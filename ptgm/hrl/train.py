@@ -226,12 +226,18 @@ class EpisodeRecorder(BaseCallback):
         atomic_write_json(self.out / "checkpoint.json", {"env_steps": self.env_steps})
 
 
+def episode_row(row: dict) -> dict:
+    """One training episode of an ``episodes.csv`` (or ``curves.csv``) row, typed."""
+    return {"env_steps": int(row["env_steps"]), "return": float(row["return"]), "length": int(row["length"]),
+            "success": int(row["success"])}
+
+
 def read_episodes(path: Path) -> list[dict]:
+    """The training episodes a run's ``episodes.csv`` holds (none if it has no file yet)."""
     if not path.exists():
         return []
     with open(path) as f:
-        return [{"env_steps": int(r["env_steps"]), "return": float(r["return"]), "length": int(r["length"]),
-                 "success": int(r["success"])} for r in csv.DictReader(f)]
+        return [episode_row(r) for r in csv.DictReader(f)]
 
 
 def train(config: TrainConfig) -> dict:
