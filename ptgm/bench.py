@@ -34,6 +34,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ptgm.baselines.spirl import SpirlConfig, train_spirl
+from ptgm.cli import config_arguments
 from ptgm.clustering.codebook import ClusterConfig, cluster
 from ptgm.data.generate import GenerateConfig, generate
 from ptgm.domains import get_domain
@@ -194,9 +195,7 @@ def _train_process(config: BenchConfig, task: str, method: str, seed: int) -> in
     """One RL run as its own `ptgm train` process (own core, own memory), logged to RUN_DIR/logs."""
     log = Path(config.run_dir) / "logs" / f"train-{task}-{method}-seed{seed}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "ptgm.cli", "train", "--run-dir", config.run_dir, "--domain", config.domain,
-           "--task", task, "--method", method, "--seed", str(seed), "--env-steps", str(config.env_steps),
-           "--k", str(config.k), "--eval-episodes", str(config.eval_episodes), "--resume"]
+    cmd = [sys.executable, "-m", "ptgm.cli", "train", *config_arguments(_train_config(config, task, method, seed))]
     with open(log, "a") as f:
         return subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT)
 
@@ -235,7 +234,7 @@ def bench(config: BenchConfig) -> dict:
 
 
 def _train_config(config: BenchConfig, task: str, method: str, seed: int) -> TrainConfig:
-    """The settings `ptgm bench` trains (task, method, seed) with (as `_train_process` passes them)."""
+    """The settings `ptgm bench` trains (task, method, seed) with (`_train_process` passes them on as flags)."""
     return TrainConfig(run_dir=config.run_dir, domain=config.domain, task=task, method=method, seed=seed,
                        env_steps=config.env_steps, k=config.k, eval_episodes=config.eval_episodes, resume=True)
 

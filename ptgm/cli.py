@@ -20,7 +20,7 @@ def _add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type) -> None
     for f in dataclasses.fields(cls):
         flag = "--" + f.name.replace("_", "-")
         kind = hints[f.name]
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        default = _field_default(f)
         help_text = f.metadata.get("help", "") + f" (default: {default})"
         if kind is bool or kind == (bool | None):  # None: the flag was not given (a default decides later)
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
@@ -30,6 +30,34 @@ def _add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type) -> None
         else:  # `float | None` and the like: parse as the non-None type; None means "not given"
             inner = [t for t in typing.get_args(kind) if t is not type(None)] or [kind]
             parser.add_argument(flag, type=inner[0], default=default, help=help_text)
+
+
+def _field_default(f: dataclasses.Field):
+    return f.default if f.default is not dataclasses.MISSING else f.default_factory()
+
+
+def config_arguments(config) -> list[str]:
+    """The command-line flags that give ``config`` (those that differ from the defaults), for a subprocess.
+
+    The inverse of the parser `_add_dataclass_arguments` builds, so a caller that launches a subcommand
+    spells its settings once, as the dataclass.
+    """
+    args: list[str] = []
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if value == _field_default(f):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(value, bool):
+            args.append(flag if value else "--no-" + flag[2:])
+        elif isinstance(value, tuple) and value:
+            args += [flag, *map(str, value)]
+        elif value is None or isinstance(value, tuple):  # no flag says "unset" or "empty" once a default is set
+            raise ValueError(f"{f.name}={value!r} cannot be given on the command line (its default is "
+                             f"{_field_default(f)!r})")
+        else:
+            args += [flag, str(value)]
+    return args
 
 
 def _config_from_args(cls: type, args: argparse.Namespace):

@@ -152,6 +152,32 @@ def test_optional_switches_stay_unset_until_given(flags, expected):
     assert parser.parse_args(flags).deterministic_low_level is expected
 
 
+@pytest.mark.parametrize("config", [
+    TrainConfig(),
+    TrainConfig(run_dir="runs/kitchen", domain="kitchen", task="mkbl", method="sac", seed=2, env_steps=1_000_000,
+                eval_episodes=100, resume=True),
+    TrainConfig(domain="kitchen", target_kl=0.0, deterministic_low_level=False, hidden=(64, 32), kl_coef=0.25,
+                compose_goals=False),
+])
+def test_command_line_of_a_config_parses_back_to_it(config):
+    """`ptgm bench` launches `ptgm train` with these flags; a setting lost on the way would train something else."""
+    import argparse
+
+    from ptgm.cli import _add_dataclass_arguments, _config_from_args, config_arguments
+
+    parser = argparse.ArgumentParser()
+    _add_dataclass_arguments(parser, TrainConfig)
+    assert _config_from_args(TrainConfig, parser.parse_args(config_arguments(config))) == config
+
+
+def test_a_setting_no_flag_can_give_is_refused():
+    from ptgm.cli import config_arguments
+    from ptgm.lowlevel.train import PretrainConfig
+
+    with pytest.raises(ValueError, match="hidden"):  # nargs="+" takes no empty list
+        config_arguments(PretrainConfig(hidden=()))
+
+
 @pytest.mark.parametrize("flags, expected", [([], None), (["--target-kl", "0.05"], 0.05), (["--target-kl", "0"], 0.0)])
 def test_optional_numbers_stay_unset_until_given(flags, expected):
     import argparse
