@@ -202,7 +202,6 @@ def _train_process(config: BenchConfig, task: str, method: str, seed: int) -> in
 
 def bench(config: BenchConfig) -> dict:
     domain = get_domain(config.domain)
-    pretrained = _pretrain_stages(config)
     # Finished runs the results folder records and the run directory lacks are not trained again.
     selection = [(task, method, seed) for seed in range(config.seeds) for task in config.tasks
                  for method in config.methods]
@@ -217,6 +216,12 @@ def bench(config: BenchConfig) -> dict:
     jobs = [job for job in selection if job not in recorded]
     if config.summarize_only:
         jobs = []
+    pretrained = recorded_pretraining(config) if not jobs else None
+    if pretrained is None:
+        pretrained = _pretrain_stages(config)
+    else:
+        print(f"[bench] nothing to train and no pre-trained pieces in {config.run_dir}: the summary takes their "
+              f"numbers from {config.out}/summary.json")
     failed = []
     with ThreadPoolExecutor(config.parallel) as pool, tqdm(total=len(jobs), desc="bench runs", unit="run") as bar:
         for job, code in zip(jobs, pool.map(lambda j: _train_process(config, *j), jobs)):
@@ -302,6 +307,19 @@ def recorded_runs(config: BenchConfig) -> dict[tuple[str, str, int], dict]:
     return runs
 
 
+def recorded_pretraining(config: BenchConfig) -> dict | None:
+    """The pre-training summaries (data, low-level policy, prior) the results folder records, when the run
+    directory has no finished pieces of its own (a fresh clone) and the record is this benchmark's; else None."""
+    summary = Path(config.out) / "summary.json"
+    if (Path(config.run_dir) / "prior" / "DONE.json").exists() or not summary.exists():
+        return None
+    record = json.loads(summary.read_text())
+    if "pretrained" not in record or any(record["config"].get(key) != getattr(config, key)
+                                         for key in _RECORD_SETTINGS):
+        return None
+    return record["pretrained"]
+
+
 def collect_results(config: BenchConfig, score: str, recorded: dict | None = None) -> list[dict]:
     """Summary and training curve of every finished run (or run in progress) in the run directory, and of the
     finished runs ``recorded`` in the results folder (see :func:`recorded_runs`) that the run directory lacks."""
@@ -366,7 +384,9 @@ def write_results(config: BenchConfig, score: str, pretrained: dict, results: li
         shutil.copy(run_dir / "data" / "coverage.md", out / "dataset_coverage.md")
     atomic_write_json(out / "summary.json", {
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config).items()},
-        "runs": [{k: v for k, v in r.items() if k not in ("curve", "episodes")} for r in [*results, *carried]]})
+        "runs": [{k: v for k, v in r.items() if k not in ("curve", "episodes")} for r in [*results, *carried]],
+        # What the summary's header reports, so that a fresh clone can write it again without pre-training.
+        "pretrained": {stage: pretrained[stage] for stage in ("data", "lowlevel", "prior")}})
     table = summary_markdown(config, score, pretrained, results)
     atomic_write_bytes(out / "summary.md", table.encode())
     print("\n" + table + f"\nResults in {out}/")

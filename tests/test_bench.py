@@ -166,6 +166,13 @@ def test_runs_recorded_in_the_results_count_when_their_directories_are_gone(tiny
     assert [(r["seed"], r["eval_mean_return"], r["auc"]) for r in again] == [
         (r["seed"], r["eval_mean_return"], r["auc"]) for r in first]
     assert (out / "curves.csv").read_text() == curves
+    # Without the pre-trained pieces either, the summary is written again from the record alone.
+    table = (out / "summary.md").read_text()
+    shutil.rmtree(run)
+    bench(BenchConfig(**config))
+    assert not run.exists()  # nothing pre-trained (or linked) again
+    assert (out / "summary.md").read_text() == table
+    assert (out / "curves.csv").read_text() == curves
     # A benchmark of another method keeps that record (out of its tables).
     bench(BenchConfig(**{**config, "methods": ("ppo",), "summarize_only": True}))
     assert [r["method"] for r in json.loads((out / "summary.json").read_text())["runs"]] == ["ptgm"]
