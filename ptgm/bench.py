@@ -154,7 +154,8 @@ def reference_comparison(results: list[dict], task: str, reference: str) -> tupl
     return level, rows
 
 
-def _mean_std(values: list[float], digits: int = 2) -> str:
+def mean_std(values: list[float], digits: int = 2) -> str:
+    """Mean ± std of the values that are not NaN, as text ("—" when none is)."""
     values = np.asarray(values, float)
     values = values[~np.isnan(values)]  # runs too short to have a value
     return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}" if len(values) else "—"
@@ -429,9 +430,9 @@ def summary_markdown(config: BenchConfig, score: str, pretrained: dict, results:
             lines.append(
                 f"| {task} | {method} | {len(group)}{f' ({running} in progress)' if running else ''} | "
                 f"{', '.join(str(r['env_steps']) for r in group)} | "
-                f"{_mean_std([r['eval_success_rate'] for r in group])} | "
-                f"{_mean_std([r['eval_mean_return'] for r in group])} | "
-                f"{_mean_std([r['first_window'] for r in group])} | {_mean_std([r['auc'] for r in group])} | "
+                f"{mean_std([r['eval_success_rate'] for r in group])} | "
+                f"{mean_std([r['eval_mean_return'] for r in group])} | "
+                f"{mean_std([r['first_window'] for r in group])} | {mean_std([r['auc'] for r in group])} | "
                 f"{reach_steps} | {f'{np.mean(speeds):.0f}' if speeds else '—'} |")
     lines += ["", f"## Env steps to reach {config.reference}'s final training {name}", "",
               f"The level is {config.reference}'s training {name} over its last {config.window} episodes, mean over its "

@@ -72,6 +72,7 @@ def _commands() -> dict[str, tuple[str, type, Callable]]:
     from ptgm.baselines.spirl import SpirlConfig, train_spirl
     from ptgm.bench import BenchConfig, bench
     from ptgm.clustering.codebook import ClusterConfig, cluster
+    from ptgm.compare import CompareConfig, compare
     from ptgm.data.generate import GenerateConfig, generate
     from ptgm.demo import DemoConfig, demo
     from ptgm.evaluate import EvaluateConfig, evaluate
@@ -92,6 +93,8 @@ def _commands() -> dict[str, tuple[str, type, Callable]]:
         "evaluate": ("evaluate a trained downstream policy", EvaluateConfig, evaluate),
         "report": ("which goals a trained high-level policy picks, as pictures", ReportConfig, report),
         "bench": ("every (task, method, seed) side by side: curves, summary table, plots", BenchConfig, bench),
+        "compare": ("benchmarks' results folders side by side: the cluster-count and k sweeps", CompareConfig,
+                    compare),
     }
 
 

@@ -1,4 +1,4 @@
-"""Pictures: the goal codebook, a 2-D map of goals, learning curves."""
+"""Pictures: the goal codebook, a 2-D map of goals, learning curves, sweeps."""
 
 from __future__ import annotations
 
@@ -84,6 +84,33 @@ def plot_learning_curves(curves: dict[str, list[tuple[np.ndarray, np.ndarray]]],
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend()
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+def plot_sweep(rows: list[dict], setting: str, score: str, path: Path) -> None:
+    """Final evaluation and training AUC against a swept setting (e.g. the number of clusters), mean ± std over
+    seeds, one line per (task, method); ``rows`` as `ptgm.compare.sweep_rows` makes them."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key, label in ((axes[0], score, score.replace("_", " ")), (axes[1], "auc", "training AUC")):
+        for task, method in dict.fromkeys((r["task"], r["method"]) for r in rows):
+            line = sorted((r for r in rows if r["task"] == task and r["method"] == method), key=lambda r: r[setting])
+            values = [np.asarray(r[key], float) for r in line]
+            ax.errorbar([r[setting] for r in line], [np.nanmean(v) for v in values],
+                        yerr=[np.nanstd(v) for v in values], marker="o", capsize=3, label=f"{task} {method}")
+        ax.set_xlabel(setting.replace("_", " "))
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    values = sorted({r[setting] for r in rows})
+    for ax in axes:
+        if setting == "n_clusters":  # the paper's sweep doubles the count
+            ax.set_xscale("log", base=2)
+        ax.minorticks_off()
+        ax.set_xticks(values, [str(v) for v in values])
+    axes[1].legend(fontsize=7)
+    fig.suptitle(f"{setting.replace('_', ' ')} sweep: mean ± std over seeds", fontsize=10)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=130)

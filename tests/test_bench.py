@@ -187,3 +187,26 @@ def test_runs_recorded_in_the_results_count_when_their_directories_are_gone(tiny
     (out / "summary.json").write_text(json.dumps(record))
     bench(BenchConfig(**{**config, "summarize_only": True}))
     assert json.loads((out / "summary.json").read_text())["runs"] == []
+
+
+def test_compare_sets_the_sweeps_side_by_side(tiny_run, tmp_path):
+    from ptgm.compare import CompareConfig, compare
+
+    common = dict(share_from=str(tiny_run), methods=("ptgm",), seeds=1, env_steps=200, eval_episodes=1, window=1,
+                  prior_steps=50)
+    folders = []
+    for name, setting in (("ref", dict(n_clusters=8)), ("n4", dict(n_clusters=4)), ("k5", dict(n_clusters=8, k=5))):
+        bench(BenchConfig(run_dir=str(tmp_path / "runs" / name), out=str(tmp_path / name), **common, **setting))
+        folders.append(str(tmp_path / name))
+    result = compare(CompareConfig(results=tuple(folders), out=str(tmp_path / "sweeps")))
+    assert result["settings"] == ["n_clusters", "k"]
+    # Each sweep holds the reference and the folder that differs from it in that setting alone.
+    assert sorted(result["pictures"]) == ["sweep_k.png", "sweep_n_clusters.png"]
+    assert all((tmp_path / "sweeps" / p).stat().st_size > 0 for p in result["pictures"])
+    table = (tmp_path / "sweeps" / "comparison.md").read_text()
+    assert table.count("| collect_wood | ptgm | 1 |") == 3 and f"| {folders[1]} | 4 | 10 |" in table
+    with pytest.raises(PTGMError, match="has no summary.json.*ptgm bench"):
+        compare(CompareConfig(results=(folders[0], str(tmp_path / "missing"))))
+    (tmp_path / "n4" / "summary.json").write_text("{")
+    with pytest.raises(PTGMError, match="not valid JSON"):
+        compare(CompareConfig(results=tuple(folders)))
