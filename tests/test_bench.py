@@ -131,7 +131,7 @@ def test_cluster_count_ablation_shares_the_pre_training(tiny_run, tmp_path):
     done = json.loads((run / "rl" / "collect_wood" / "ptgm-seed0" / "DONE.json").read_text())
     assert done["config"]["k"] == 5
     with pytest.raises(PTGMError, match="no finished low-level policy"):
-        bench(BenchConfig(run_dir=str(tmp_path / "x"), share_from=str(tmp_path / "nothing")))
+        bench(BenchConfig(run_dir=str(tmp_path / "x"), share_from=str(tmp_path / "nothing"), out=str(tmp_path / "y")))
 
 
 def test_summary_shows_runs_in_progress(tiny_run, tmp_path):
