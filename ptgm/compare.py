@@ -107,12 +107,12 @@ def compare(config: CompareConfig) -> dict:
              f"Command: `ptgm compare --results {' '.join(config.results)}`", "",
              "One row per results folder, task and method: mean ± std over finished seeds of the final evaluation "
              "and of the training AUC (mean training score over the budget). The first folder is the reference.", "",
-             "| folder | " + " | ".join(settings) + f" | task | method | seeds | {name} | training AUC |",
-             "|---|" + "---|" * len(settings) + "---|---|---|---|---|"]
+             "| " + " | ".join(["folder", *settings, "task", "method", "seeds", name, "training AUC"]) + " |",
+             "|" + "---|" * (len(settings) + 6)]
     for row in rows:
-        lines.append(f"| {row['folder']} | " + " | ".join(str(row[s]) for s in settings)
-                     + (" | " if settings else "") + f"{row['task']} | {row['method']} | {row['seeds']} | "
-                     f"{mean_std(row[score])} | {mean_std(row['auc'])} |")
+        cells = [row["folder"], *(str(row[s]) for s in settings), row["task"], row["method"], str(row["seeds"]),
+                 mean_std(row[score]), mean_std(row["auc"])]
+        lines.append("| " + " | ".join(cells) + " |")
     if pictures:
         lines += ["", "Plots: " + ", ".join(f"`{p}`" for p in pictures)]
     table = "\n".join(lines) + "\n"
