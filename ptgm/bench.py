@@ -250,8 +250,9 @@ def _run_started(config: BenchConfig, task: str, method: str, seed: int) -> bool
     return (directory / "DONE.json").exists() or (directory / "checkpoint.json").exists()
 
 
-#: Training settings that name where a run lives or how it was launched, not what it learned.
-_LAUNCH_SETTINGS = ("run_dir", "resume", "force")
+#: Training settings that name where a run lives or how it was launched, not what it learned (``subproc``
+#: steps the same environments in other processes, e.g. to finish a run sooner on cores freed by others).
+_LAUNCH_SETTINGS = ("run_dir", "resume", "force", "subproc")
 #: Benchmark settings a recorded run must share with the benchmark now to count in it.
 _RECORD_SETTINGS = ("domain", "env_steps", "k", "eval_episodes", "n_clusters", "transitions", "pretrain_steps",
                     "prior_steps", "share_from")

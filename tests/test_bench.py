@@ -181,8 +181,12 @@ def test_runs_recorded_in_the_results_count_when_their_directories_are_gone(tiny
     with pytest.raises(PTGMError, match=f"env_steps=300.*--out {tmp_path / 'run'}"):
         bench(BenchConfig(**{**config, "env_steps": 400, "summarize_only": True}))
     assert len(json.loads((out / "summary.json").read_text())["runs"]) == 1
-    # A run trained under other settings than the benchmark's now does not count.
+    # A run whose environments were stepped in subprocesses counts; one trained under other settings does not.
     record = json.loads((out / "summary.json").read_text())
+    record["runs"][0]["config"]["subproc"] = True
+    (out / "summary.json").write_text(json.dumps(record))
+    bench(BenchConfig(**{**config, "summarize_only": True}))
+    assert len(json.loads((out / "summary.json").read_text())["runs"]) == 1
     record["runs"][0]["config"]["ent_coef"] = 0.5
     (out / "summary.json").write_text(json.dumps(record))
     bench(BenchConfig(**{**config, "summarize_only": True}))
