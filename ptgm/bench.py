@@ -258,6 +258,12 @@ _RECORD_SETTINGS = ("domain", "env_steps", "k", "eval_episodes", "n_clusters", "
                     "prior_steps", "share_from")
 
 
+def _other_settings(config: BenchConfig, record: dict) -> dict:
+    """The benchmark settings a results record was made with that differ from ``config``'s."""
+    return {key: record["config"].get(key) for key in _RECORD_SETTINGS
+            if record["config"].get(key) != getattr(config, key)}
+
+
 def _other_out(config: BenchConfig) -> str:
     """A results folder named after the run directory (``results/crafter-n16`` for ``runs/crafter-n16``)."""
     named = Path(config.out).parent / Path(config.run_dir).name
@@ -276,8 +282,7 @@ def recorded_runs(config: BenchConfig) -> dict[tuple[str, str, int], dict]:
     if not ((out / "summary.json").exists() and (out / "curves.csv").exists()):
         return {}
     record = json.loads((out / "summary.json").read_text())
-    differ = {key: record["config"].get(key) for key in _RECORD_SETTINGS
-              if record["config"].get(key) != getattr(config, key)}
+    differ = _other_settings(config, record)
     if differ:
         if any(not run.get("in_progress") for run in record["runs"]):
             # Writing this benchmark's summary there would lose that record.
@@ -316,8 +321,7 @@ def recorded_pretraining(config: BenchConfig) -> dict | None:
     if (Path(config.run_dir) / "prior" / "DONE.json").exists() or not summary.exists():
         return None
     record = json.loads(summary.read_text())
-    if "pretrained" not in record or any(record["config"].get(key) != getattr(config, key)
-                                         for key in _RECORD_SETTINGS):
+    if "pretrained" not in record or _other_settings(config, record):
         return None
     return record["pretrained"]
 
