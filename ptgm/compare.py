@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ptgm.bench import mean_std
+from ptgm.domains import get_domain
 from ptgm.plots import plot_sweep
 from ptgm.utils import PTGMError, atomic_write_bytes
 
@@ -89,10 +90,11 @@ def compare(config: CompareConfig) -> dict:
     settings, rows = sweep_rows(records)
     if not rows:
         raise PTGMError(f"No finished run in {', '.join(config.results)}; rerun their `ptgm bench` commands.")
-    score = "eval_return" if records[config.results[0]]["config"].get("domain") == "kitchen" else "eval_success"
+    reference = records[config.results[0]]["config"]
+    # The domain's own score (Kitchen: subtasks completed, i.e. return; Crafter: success).
+    score = "eval_return" if get_domain(reference["domain"]).score == "return" else "eval_success"
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    reference = records[config.results[0]]["config"]
     pictures = []
     for setting in settings:
         # The folders that differ from the reference in this setting alone (and the reference itself).
