@@ -75,7 +75,7 @@ class BenchConfig:
                 "Crafter, 3 subtasks in Kitchen)"})
     reference: str = field(default="", metadata={
         "help": "method whose final training score the others are timed to reach (empty: spirl if benchmarked, "
-                "else the domain's flat baseline)"})
+                "else the domain's flat baseline if benchmarked, else no such table)"})
     out: str = field(default="", metadata={"help": "results folder (empty: results/DOMAIN)"})
     summarize_only: bool = field(default=False, metadata={
         "help": "start no run: write the results of the runs finished so far (e.g. while a benchmark runs)"})
@@ -93,8 +93,11 @@ class BenchConfig:
         if np.isnan(self.threshold):
             self.threshold = domain.score_threshold
         self.out = self.out or f"results/{self.domain}"
-        if not self.reference:
-            self.reference = "spirl" if "spirl" in self.methods else domain.flat_baseline
+        if self.reference and self.reference not in self.methods:
+            raise PTGMError(f"--reference {self.reference} is not among the benchmarked methods "
+                            f"({', '.join(self.methods)}); add it to --methods or pick one of them.")
+        if not self.reference:  # a sweep of one method alone has nothing to time against
+            self.reference = next((m for m in ("spirl", domain.flat_baseline) if m in self.methods), "")
 
 
 def rolling_score(episodes: Path | list[dict], column: str = "success",
@@ -439,7 +442,19 @@ def summary_markdown(config: BenchConfig, score: str, pretrained: dict, results:
                 f"{mean_std([r['eval_mean_return'] for r in group])} | "
                 f"{mean_std([r['first_window'] for r in group])} | {mean_std([r['auc'] for r in group])} | "
                 f"{reach_steps} | {f'{np.mean(speeds):.0f}' if speeds else '—'} |")
-    lines += ["", f"## Env steps to reach {config.reference}'s final training {name}", "",
+    if config.reference:
+        lines += reference_markdown(config, results, name)
+    lines += subtask_markdown(config, results)
+    lines += ["", "Learning curves: " + ", ".join(f"`learning_curves_{t}.png`" for t in config.tasks),
+              "", "Goal codebook: `codebook_goals.png` (the dataset state nearest each K-means centre), "
+              "`codebook_projection.png` (2-D projection of the goal features coloured by cluster); "
+              "dataset coverage: `dataset_coverage.md`"]
+    return "\n".join(lines) + "\n"
+
+
+def reference_markdown(config: BenchConfig, results: list[dict], name: str) -> list[str]:
+    """The table of env steps each method takes to reach the reference method's final training score."""
+    lines = ["", f"## Env steps to reach {config.reference}'s final training {name}", "",
               f"The level is {config.reference}'s training {name} over its last {config.window} episodes, mean over its "
               "finished seeds; each finished run's env steps to first reach it (rolling over the same window), and "
               f"the mean over seeds as a fraction of {config.reference}'s own (when every seed reached it).", "",
@@ -455,12 +470,7 @@ def summary_markdown(config: BenchConfig, score: str, pretrained: dict, results:
             steps = ", ".join("never" if x is None else f"{x:.0f}" for x in row["steps"])
             ratio = "—" if row["ratio"] is None else f"{row['ratio']:.2f}"
             lines.append(f"| {task} | {level:.2f} | {row['method']} | {steps} | {ratio} |")
-    lines += subtask_markdown(config, results)
-    lines += ["", "Learning curves: " + ", ".join(f"`learning_curves_{t}.png`" for t in config.tasks),
-              "", "Goal codebook: `codebook_goals.png` (the dataset state nearest each K-means centre), "
-              "`codebook_projection.png` (2-D projection of the goal features coloured by cluster); "
-              "dataset coverage: `dataset_coverage.md`"]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def subtask_markdown(config: BenchConfig, results: list[dict]) -> list[str]:

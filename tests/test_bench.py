@@ -68,6 +68,10 @@ def test_reference_comparison_times_every_method_to_the_reference_final_score():
     assert reference_comparison(results, "t", "sac") == (pytest.approx(float("nan"), nan_ok=True), [])
     assert reference_comparison(results + [run("zero", 0, [100], [0.0])], "t", "zero") == (0.0, [])
     assert BenchConfig(domain="kitchen").reference == "spirl" and BenchConfig().reference == "ppo"
+    # A sweep of PTGM alone has nothing to time against; a reference it does not run is refused.
+    assert BenchConfig(domain="kitchen", methods=("ptgm",)).reference == ""
+    with pytest.raises(PTGMError, match="--reference sac is not among the benchmarked methods"):
+        BenchConfig(domain="kitchen", methods=("ptgm",), reference="sac")
 
 
 def test_subtask_table_averages_each_subtask_over_seeds():
@@ -130,6 +134,8 @@ def test_cluster_count_ablation_shares_the_pre_training(tiny_run, tmp_path):
     assert json.loads((run / "codebook" / "DONE.json").read_text())["summary"]["n_clusters"] == 4
     done = json.loads((run / "rl" / "collect_wood" / "ptgm-seed0" / "DONE.json").read_text())
     assert done["config"]["k"] == 5
+    # PTGM alone: no method to time it against, so no such table.
+    assert "Env steps to reach" not in (tmp_path / "out" / "summary.md").read_text()
     with pytest.raises(PTGMError, match="no finished low-level policy"):
         bench(BenchConfig(run_dir=str(tmp_path / "x"), share_from=str(tmp_path / "nothing"), out=str(tmp_path / "y")))
 
