@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ptgm.bench import mean_std
+from ptgm.cli import config_arguments
 from ptgm.domains import get_domain
 from ptgm.plots import plot_sweep
 from ptgm.utils import PTGMError, atomic_write_bytes
@@ -106,7 +107,7 @@ def compare(config: CompareConfig) -> dict:
         pictures.append(picture.name)
     name = {"eval_success": "eval success", "eval_return": "eval return"}[score]
     lines = [f"# {', '.join(sorted(map(str, domains)))}: the benchmarks side by side", "",
-             f"Command: `ptgm compare --results {' '.join(config.results)}`", "",
+             f"Command: `{' '.join(['ptgm compare', *config_arguments(config)])}`", "",
              "One row per results folder, task and method: mean ± std over finished seeds of the final evaluation "
              "and of the training AUC (mean training score over the budget). The first folder is the reference.", "",
              "| " + " | ".join(["folder", *settings, "task", "method", "seeds", name, "training AUC"]) + " |",

@@ -215,6 +215,8 @@ def test_compare_sets_the_sweeps_side_by_side(tiny_run, tmp_path):
     assert all((tmp_path / "sweeps" / p).stat().st_size > 0 for p in result["pictures"])
     table = (tmp_path / "sweeps" / "comparison.md").read_text()
     assert table.count("| collect_wood | ptgm | 1 |") == 3 and f"| {folders[1]} | 4 | 10 |" in table
+    # The command written at the top gives this comparison again.
+    assert f"Command: `ptgm compare --results {' '.join(folders)} --out {tmp_path / 'sweeps'}`" in table
     # One folder alone: no swept setting, no plot, and the table's rows still line up with its header.
     alone = compare(CompareConfig(results=(folders[0],), out=str(tmp_path / "alone")))
     assert alone["settings"] == [] and alone["pictures"] == []
