@@ -187,7 +187,12 @@ def _pretrain_stages(config: BenchConfig) -> dict:
     common = dict(run_dir=config.run_dir, domain=config.domain, resume=True)
     data = generate(GenerateConfig(transitions=config.transitions, **common))
     low = pretrain(PretrainConfig(steps=config.pretrain_steps, **common))
-    cluster(ClusterConfig(n_clusters=config.n_clusters, run_dir=config.run_dir, domain=config.domain))
+    codebook = cluster(ClusterConfig(n_clusters=config.n_clusters, run_dir=config.run_dir, domain=config.domain))
+    if codebook["n_clusters"] != config.n_clusters:  # a finished stage is reused as it is; say so, not record it wrong
+        raise PTGMError(f"{config.run_dir} holds a codebook of {codebook['n_clusters']} goals, not the "
+                        f"{config.n_clusters} asked for. Give this goal count its own run directory that reuses "
+                        f"the data and low-level policy: --run-dir {config.run_dir}-n{config.n_clusters} "
+                        f"--share-from {config.run_dir}.")
     prior = train_prior(PriorConfig(steps=config.prior_steps, **common))
     stages = {"data": data, "lowlevel": low, "prior": prior}
     if "spirl" in config.methods and not config.summarize_only:  # SPiRL's skills and skill prior, same data

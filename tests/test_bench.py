@@ -134,6 +134,10 @@ def test_cluster_count_ablation_shares_the_pre_training(tiny_run, tmp_path):
     assert json.loads((run / "codebook" / "DONE.json").read_text())["summary"]["n_clusters"] == 4
     done = json.loads((run / "rl" / "collect_wood" / "ptgm-seed0" / "DONE.json").read_text())
     assert done["config"]["k"] == 5
+    # Another goal count in a run directory that has a codebook is refused, not recorded under the wrong count.
+    with pytest.raises(PTGMError, match="holds a codebook of 4 goals, not the 6 asked for"):
+        bench(BenchConfig(run_dir=str(run), n_clusters=6, methods=("ptgm",), seeds=1, env_steps=200,
+                          out=str(tmp_path / "six")))
     # PTGM alone: no method to time it against, so no such table.
     assert "Env steps to reach" not in (tmp_path / "out" / "summary.md").read_text()
     with pytest.raises(PTGMError, match="no finished low-level policy"):
