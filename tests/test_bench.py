@@ -98,7 +98,7 @@ def test_bench_config_checks_names_and_fills_domain_defaults():
 
 def test_tiny_bench_runs_every_job_and_reuses_them(tiny_run, tmp_path):
     out = tmp_path / "results"
-    config = dict(run_dir=str(tiny_run), methods=("ptgm", "ppo"), seeds=2, env_steps=300, eval_episodes=2,
+    config = dict(run_dir=str(tiny_run), n_clusters=8, methods=("ptgm", "ppo"), seeds=2, env_steps=300, eval_episodes=2,
                   window=2, out=str(out))
     bench(BenchConfig(**config))
     summary = json.loads((out / "summary.json").read_text())
@@ -150,7 +150,8 @@ def test_summary_shows_runs_in_progress(tiny_run, tmp_path):
     (run / "checkpoint.json").write_text(json.dumps({"env_steps": 120}))
     write_episodes(run / "episodes.csv", [0, 1, 1], length=40)
     out = tmp_path / "out"
-    bench(BenchConfig(run_dir=str(tiny_run), methods=("ppo",), seeds=10, window=2, summarize_only=True, out=str(out)))
+    bench(BenchConfig(run_dir=str(tiny_run), n_clusters=8, methods=("ppo",), seeds=10, window=2, summarize_only=True,
+                      out=str(out)))
     runs = json.loads((out / "summary.json").read_text())["runs"]
     partial = [r for r in runs if r["seed"] == 9]
     assert len(partial) == 1 and partial[0]["in_progress"] and partial[0]["env_steps"] == 120

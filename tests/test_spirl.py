@@ -221,8 +221,9 @@ def test_bench_pretrains_spirl_only_when_asked(monkeypatch, tmp_path):
     from ptgm import bench
 
     called = []
-    for name in ("generate", "pretrain", "cluster", "train_prior"):
+    for name in ("generate", "pretrain", "train_prior"):
         monkeypatch.setattr(bench, name, lambda config: {})
+    monkeypatch.setattr(bench, "cluster", lambda config: {"n_clusters": config.n_clusters})
     monkeypatch.setattr(bench, "train_spirl", lambda config: called.append(config) or {"val_recon_mse": 0.0})
     config = bench.BenchConfig(run_dir=str(tmp_path), domain="kitchen", methods=("ptgm", "sac"))
     assert "spirl" not in bench._pretrain_stages(config) and not called
