@@ -63,6 +63,9 @@ class BenchConfig:
                                                              "Kitchen 50)"})
     prior_steps: int = field(default=15_000, metadata={"help": "goal prior gradient steps"})
     k: int = field(default=10, metadata={"help": "environment steps per high-level step (the interval ablation)"})
+    gamma: float = field(default=0.0, metadata={
+        "help": "discount of every run (0: each method's own, as in `ptgm train`: the domain's high-level one "
+                "for ptgm and spirl, 0.99 flat)"})
     share_from: str = field(default="", metadata={
         "help": "another run directory whose finished play data and low-level policy this one links to (and its "
                 "codebook and prior when it has N_CLUSTERS goals): ablations over the number of clusters or k "
@@ -250,7 +253,8 @@ def bench(config: BenchConfig) -> dict:
 def _train_config(config: BenchConfig, task: str, method: str, seed: int) -> TrainConfig:
     """The settings `ptgm bench` trains (task, method, seed) with (`_train_process` passes them on as flags)."""
     return TrainConfig(run_dir=config.run_dir, domain=config.domain, task=task, method=method, seed=seed,
-                       env_steps=config.env_steps, k=config.k, eval_episodes=config.eval_episodes, resume=True)
+                       env_steps=config.env_steps, k=config.k, gamma=config.gamma, eval_episodes=config.eval_episodes,
+                       resume=True)
 
 
 def _run_started(config: BenchConfig, task: str, method: str, seed: int) -> bool:
@@ -262,14 +266,16 @@ def _run_started(config: BenchConfig, task: str, method: str, seed: int) -> bool
 #: steps the same environments in other processes, e.g. to finish a run sooner on cores freed by others).
 _LAUNCH_SETTINGS = ("run_dir", "resume", "force", "subproc")
 #: Benchmark settings a recorded run must share with the benchmark now to count in it.
-_RECORD_SETTINGS = ("domain", "env_steps", "k", "eval_episodes", "n_clusters", "transitions", "pretrain_steps",
-                    "prior_steps", "share_from")
+_RECORD_SETTINGS = ("domain", "env_steps", "k", "gamma", "eval_episodes", "n_clusters", "transitions",
+                    "pretrain_steps", "prior_steps", "share_from")
+#: What a results record made before a benchmark setting existed was run with.
+RECORD_DEFAULTS = {"gamma": 0.0}
 
 
 def _other_settings(config: BenchConfig, record: dict) -> dict:
     """The benchmark settings a results record was made with that differ from ``config``'s."""
-    return {key: record["config"].get(key) for key in _RECORD_SETTINGS
-            if record["config"].get(key) != getattr(config, key)}
+    recorded = {key: record["config"].get(key, RECORD_DEFAULTS.get(key)) for key in _RECORD_SETTINGS}
+    return {key: value for key, value in recorded.items() if value != getattr(config, key)}
 
 
 def _other_out(config: BenchConfig) -> str:

@@ -17,14 +17,15 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ptgm.bench import mean_std
+from ptgm.bench import RECORD_DEFAULTS, mean_std
 from ptgm.cli import config_arguments
 from ptgm.domains import get_domain
 from ptgm.plots import plot_sweep
 from ptgm.utils import PTGMError, atomic_write_bytes
 
 #: Benchmark settings a sweep varies; folders are compared on these.
-SWEPT_SETTINGS = ("n_clusters", "k", "env_steps", "transitions", "pretrain_steps", "prior_steps")
+#: (``gamma`` 0 stands for each method's own discount.)
+SWEPT_SETTINGS = ("n_clusters", "k", "gamma", "env_steps", "transitions", "pretrain_steps", "prior_steps")
 
 
 @dataclass
@@ -63,9 +64,14 @@ def read_record(folder: str | Path) -> dict:
     return record
 
 
+def _setting(record: dict, name: str):
+    """A benchmark setting of a results record (records older than the setting have its default)."""
+    return record["config"].get(name, RECORD_DEFAULTS.get(name))
+
+
 def sweep_rows(records: dict[str, dict]) -> tuple[list[str], list[dict]]:
     """The settings that differ between the records, and one row per (folder, task, method) of finished runs."""
-    settings = [s for s in SWEPT_SETTINGS if len({json.dumps(r["config"].get(s)) for r in records.values()}) > 1]
+    settings = [s for s in SWEPT_SETTINGS if len({json.dumps(_setting(r, s)) for r in records.values()}) > 1]
     rows = []
     for folder, record in records.items():
         finished = [r for r in record["runs"] if not r.get("in_progress")]
@@ -74,7 +80,7 @@ def sweep_rows(records: dict[str, dict]) -> tuple[list[str], list[dict]]:
                 group = [r for r in finished if r["task"] == task and r["method"] == method]
                 rows.append({
                     "folder": folder, "task": task, "method": method, "seeds": len(group),
-                    **{s: record["config"].get(s) for s in SWEPT_SETTINGS},
+                    **{s: _setting(record, s) for s in SWEPT_SETTINGS},
                     "eval_success": [r["eval_success_rate"] for r in group],
                     "eval_return": [r["eval_mean_return"] for r in group],
                     "auc": [r["auc"] for r in group],

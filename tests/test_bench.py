@@ -127,13 +127,13 @@ def test_tiny_bench_runs_every_job_and_reuses_them(tiny_run, tmp_path):
 def test_cluster_count_ablation_shares_the_pre_training(tiny_run, tmp_path):
     run = tmp_path / "n4"
     bench(BenchConfig(run_dir=str(run), share_from=str(tiny_run), n_clusters=4, prior_steps=50, methods=("ptgm",),
-                      seeds=1, env_steps=200, eval_episodes=1, window=1, k=5, out=str(tmp_path / "out")))
+                      seeds=1, env_steps=200, eval_episodes=1, window=1, k=5, gamma=0.9, out=str(tmp_path / "out")))
     # Data and low-level policy are the tiny run's; the 4-goal codebook and its prior are new.
     assert (run / "data").is_symlink() and (run / "lowlevel").is_symlink()
     assert not (run / "codebook").is_symlink()
     assert json.loads((run / "codebook" / "DONE.json").read_text())["summary"]["n_clusters"] == 4
     done = json.loads((run / "rl" / "collect_wood" / "ptgm-seed0" / "DONE.json").read_text())
-    assert done["config"]["k"] == 5
+    assert done["config"]["k"] == 5 and done["config"]["gamma"] == 0.9
     # Another goal count in a run directory that has a codebook is refused, not recorded under the wrong count.
     with pytest.raises(PTGMError, match="holds a codebook of 4 goals, not the 6 asked for"):
         bench(BenchConfig(run_dir=str(run), n_clusters=6, methods=("ptgm",), seeds=1, env_steps=200,
@@ -192,6 +192,14 @@ def test_runs_recorded_in_the_results_count_when_their_directories_are_gone(tiny
     with pytest.raises(PTGMError, match=f"env_steps=300.*--out {tmp_path / 'run'}"):
         bench(BenchConfig(**{**config, "env_steps": 400, "summarize_only": True}))
     assert len(json.loads((out / "summary.json").read_text())["runs"]) == 1
+    # A record made before the bench had --gamma was made with each method's own discount (gamma 0).
+    record = json.loads((out / "summary.json").read_text())
+    del record["config"]["gamma"]
+    (out / "summary.json").write_text(json.dumps(record))
+    bench(BenchConfig(**{**config, "summarize_only": True}))
+    assert len(json.loads((out / "summary.json").read_text())["runs"]) == 1
+    with pytest.raises(PTGMError, match="gamma=0.0"):
+        bench(BenchConfig(**{**config, "gamma": 0.95, "summarize_only": True}))
     # A run whose environments were stepped in subprocesses counts; one trained under other settings does not.
     record = json.loads((out / "summary.json").read_text())
     record["runs"][0]["config"]["subproc"] = True
@@ -210,16 +218,17 @@ def test_compare_sets_the_sweeps_side_by_side(tiny_run, tmp_path):
     common = dict(share_from=str(tiny_run), methods=("ptgm",), seeds=1, env_steps=200, eval_episodes=1, window=1,
                   prior_steps=50)
     folders = []
-    for name, setting in (("ref", dict(n_clusters=8)), ("n4", dict(n_clusters=4)), ("k5", dict(n_clusters=8, k=5))):
+    for name, setting in (("ref", dict(n_clusters=8)), ("n4", dict(n_clusters=4)), ("k5", dict(n_clusters=8, k=5)),
+                          ("g9", dict(n_clusters=8, gamma=0.9))):
         bench(BenchConfig(run_dir=str(tmp_path / "runs" / name), out=str(tmp_path / name), **common, **setting))
         folders.append(str(tmp_path / name))
     result = compare(CompareConfig(results=tuple(folders), out=str(tmp_path / "sweeps")))
-    assert result["settings"] == ["n_clusters", "k"]
+    assert result["settings"] == ["n_clusters", "k", "gamma"]
     # Each sweep holds the reference and the folder that differs from it in that setting alone.
-    assert sorted(result["pictures"]) == ["sweep_k.png", "sweep_n_clusters.png"]
+    assert sorted(result["pictures"]) == ["sweep_gamma.png", "sweep_k.png", "sweep_n_clusters.png"]
     assert all((tmp_path / "sweeps" / p).stat().st_size > 0 for p in result["pictures"])
     table = (tmp_path / "sweeps" / "comparison.md").read_text()
-    assert table.count("| collect_wood | ptgm | 1 |") == 3 and f"| {folders[1]} | 4 | 10 |" in table
+    assert table.count("| collect_wood | ptgm | 1 |") == 4 and f"| {folders[1]} | 4 | 10 | 0.0 |" in table
     # The command written at the top gives this comparison again.
     assert f"Command: `ptgm compare --results {' '.join(folders)} --out {tmp_path / 'sweeps'}`" in table
     # One folder alone: no swept setting, no plot, and the table's rows still line up with its header.
