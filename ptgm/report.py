@@ -4,7 +4,9 @@ For each task with a trained hierarchical run, the policy plays fresh episodes; 
 high-level step's goal is recorded. The report shows, per task, the goals it picks most
 (their rendered frames with their share of all picks) and the sequence of goals of one
 episode, so one can read off the plan the policy found (e.g. "walk to a tree, face it,
-collect") from the goal codebook's pictures.
+collect") from the goal codebook's pictures. It also times the episodes' task reward: the env
+step by which the return first reached 1, 2, ... (Kitchen: the n-th subtask), which tells a
+slow goal from a wrong one.
 """
 
 from __future__ import annotations
@@ -76,16 +78,29 @@ def goal_usage(config: ReportConfig, task: str) -> dict:
     episodes = []
     for _ in tqdm(range(config.episodes), desc=f"report {task}", leave=False):
         obs, _ = env.reset()
-        goals, done, ret, info = [], False, 0.0, {}
+        goals, rewards, env_steps, done, info = [], [], [], False, {}
         while not done:
             action, _ = model.predict(obs, deterministic=False)
             obs, reward, terminated, truncated, info = env.step(action)
             goals.append(int(info["goal"]))
-            ret += float(reward)
+            rewards.append(float(reward))
+            env_steps.append((env_steps[-1] if env_steps else 0) + int(info.get("env_steps", 1)))
             done = terminated or truncated
-        episodes.append({"goals": goals, "return": ret, "success": bool(info.get("is_success", ret >= 1.0))})
+        ret = float(sum(rewards))
+        episodes.append({"goals": goals, "rewards": rewards, "env_steps": env_steps, "return": ret,
+                         "success": bool(info.get("is_success", ret >= 1.0))})
     env.close()
     return {"task": task, "episodes": episodes, "codebook": pieces[1]}
+
+
+def reward_pace(episode: dict) -> list[int]:
+    """Env step (at the end of its high-level step) by which the episode's return first reached 1, 2, ..."""
+    pace, total = [], 0.0
+    for reward, step in zip(episode["rewards"], episode["env_steps"]):
+        total += reward
+        while total >= len(pace) + 1 - 1e-6:  # one high-level step may earn several units
+            pace.append(step)
+    return pace
 
 
 def _runs(goals: list[int]) -> list[tuple[int, int]]:
@@ -108,6 +123,9 @@ def plot_goal_usage(domain, usage: dict, path: Path, top: int = 8, max_sequence:
     # The episode shown: the first successful one, else the first.
     example = next((e for e in episodes if e["success"]), episodes[0])
     sequence = _runs(example["goals"])[:max_sequence]
+    # Task reward earned during each run of one goal.
+    starts = np.cumsum([0] + [times for _, times in sequence])
+    earned = [sum(example["rewards"][a:b]) for a, b in zip(starts[:-1], starts[1:])]
     columns = max(len(shown), len(sequence), 1)
     fig, axes = plt.subplots(2, columns, figsize=(columns * 1.7, 4.2), squeeze=False)
     for ax in axes.flat:
@@ -115,13 +133,15 @@ def plot_goal_usage(domain, usage: dict, path: Path, top: int = 8, max_sequence:
     for ax, (goal, n) in zip(axes[0], shown):
         ax.imshow(domain.render_observation(codebook.goal_observations[goal]))
         ax.set_title(f"goal {goal}\n{n / total:.0%} of picks", fontsize=7)
-    for i, (ax, (goal, times)) in enumerate(zip(axes[1], sequence)):
+    for i, (ax, (goal, times), reward) in enumerate(zip(axes[1], sequence, earned)):
         ax.imshow(domain.render_observation(codebook.goal_observations[goal]))
-        ax.set_title(f"{i + 1}. goal {goal}" + (f" ×{times}" if times > 1 else ""), fontsize=7)
+        ax.set_title(f"{i + 1}. goal {goal}" + (f" ×{times}" if times > 1 else "")
+                     + (f"\nreward +{reward:g}" if reward else ""), fontsize=7)
     successes = np.mean([e["success"] for e in episodes])
     fig.suptitle(f"{domain.name} {usage['task']}: goals the high-level policy picks ({len(episodes)} episodes, "
                  f"success {successes:.2f}); top: most picked; bottom: one "
-                 f"{'successful ' if example['success'] else ''}episode in order", fontsize=8)
+                 f"{'successful ' if example['success'] else ''}episode in order (×n: n high-level steps in a row)",
+                 fontsize=8)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
@@ -141,7 +161,7 @@ def report(config: ReportConfig) -> dict:
              f"--seed {config.seed} --episodes {config.episodes} --out {config.out}`", "",
              "| task | episodes | success | mean return | high-level steps / episode | distinct goals | "
              "most picked goals (share) |", "|---|---|---|---|---|---|---|"]
-    summaries = {}
+    summaries, paces = {}, {}
     for task in tasks:
         usage = goal_usage(config, task)
         picture = out / f"{task}.png"
@@ -152,12 +172,21 @@ def report(config: ReportConfig) -> dict:
         top = counts.most_common(3)
         named = ", ".join(f"{g} ({n / total:.0%}" + (f", {describe(usage['codebook'].goal_observations[g])}"
                                                       if describe else "") + ")" for g, n in top)
+        pace = [reward_pace(e) for e in episodes]
+        paces[task] = [[p[n] for p in pace if len(p) > n] for n in range(max(map(len, pace), default=0))]
         summaries[task] = {"episodes": len(episodes), "success_rate": float(np.mean([e["success"] for e in episodes])),
-                           "goal_counts": {int(g): int(n) for g, n in counts.items()}, "picture": str(picture)}
+                           "goal_counts": {int(g): int(n) for g, n in counts.items()}, "picture": str(picture),
+                           "reward_pace": [float(np.mean(steps)) for steps in paces[task]]}
         lines.append(f"| {task} | {len(episodes)} | {summaries[task]['success_rate']:.2f} | "
                      f"{np.mean([e['return'] for e in episodes]):.2f} | "
                      f"{np.mean([len(e['goals']) for e in episodes]):.1f} | {len(counts)} | {named} |")
         print(f"[report] {task}: {picture}")
+    if any(paces.values()):
+        lines += ["", "Pace: the env step by which an episode's return first reached n (the end of that high-level "
+                  "step), mean over the episodes that reached it (in brackets, how many; range after).", "",
+                  "| task | n | env step | range |", "|---|---|---|---|"]
+        lines += [f"| {task} | {n + 1} | {np.mean(steps):.0f} ({len(steps)}) | {min(steps)}–{max(steps)} |"
+                  for task in tasks for n, steps in enumerate(paces[task])]
     lines += ["", "Pictures: " + ", ".join(f"`{t}.png`" for t in tasks)]
     atomic_write_bytes(out / "README.md", ("\n".join(lines) + "\n").encode())
     print("\n".join(lines))

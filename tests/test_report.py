@@ -4,13 +4,19 @@ import pytest
 
 from ptgm.cli import main
 from ptgm.hrl.train import TrainConfig, train
-from ptgm.report import ReportConfig, _runs, report
+from ptgm.report import ReportConfig, _runs, report, reward_pace
 from ptgm.utils import PTGMError
 
 
 def test_consecutive_goals_are_collapsed():
     assert _runs([3, 3, 1, 3, 3, 3]) == [(3, 2), (1, 1), (3, 3)]
     assert _runs([]) == []
+
+
+def test_reward_pace_times_each_unit_of_return():
+    episode = {"rewards": [0.0, 1.0, 0.0, 2.0, 0.0], "env_steps": [10, 20, 30, 40, 50]}
+    assert reward_pace(episode) == [20, 40, 40]  # two subtasks in one high-level step share its end
+    assert reward_pace({"rewards": [0.0, 0.0], "env_steps": [10, 17]}) == []
 
 
 def test_report_counts_every_high_level_step(tiny_run, tmp_path):
@@ -21,6 +27,7 @@ def test_report_counts_every_high_level_step(tiny_run, tmp_path):
     usage = summaries["collect_wood"]
     assert usage["episodes"] == 3 and sum(usage["goal_counts"].values()) >= 3
     assert all(0 <= g < 8 for g in usage["goal_counts"])  # the tiny run's codebook has 8 goals
+    assert all(a <= b for a, b in zip(usage["reward_pace"], usage["reward_pace"][1:]))
     assert (out / "collect_wood.png").stat().st_size > 1000
     assert "| collect_wood | 3 |" in (out / "README.md").read_text()
 
