@@ -66,6 +66,8 @@ class BenchConfig:
     gamma: float = field(default=0.0, metadata={
         "help": "discount of every run (0: each method's own, as in `ptgm train`: the domain's high-level one "
                 "for ptgm and spirl, 0.99 flat)"})
+    anneal_lr: bool = field(default=False, metadata={
+        "help": "every run decays its learning rate linearly to 0 over the budget (`ptgm train --anneal-lr`)"})
     share_from: str = field(default="", metadata={
         "help": "another run directory whose finished play data and low-level policy this one links to (and its "
                 "codebook and prior when it has N_CLUSTERS goals): ablations over the number of clusters or k "
@@ -253,8 +255,8 @@ def bench(config: BenchConfig) -> dict:
 def _train_config(config: BenchConfig, task: str, method: str, seed: int) -> TrainConfig:
     """The settings `ptgm bench` trains (task, method, seed) with (`_train_process` passes them on as flags)."""
     return TrainConfig(run_dir=config.run_dir, domain=config.domain, task=task, method=method, seed=seed,
-                       env_steps=config.env_steps, k=config.k, gamma=config.gamma, eval_episodes=config.eval_episodes,
-                       resume=True)
+                       env_steps=config.env_steps, k=config.k, gamma=config.gamma, anneal_lr=config.anneal_lr,
+                       eval_episodes=config.eval_episodes, resume=True)
 
 
 def _run_started(config: BenchConfig, task: str, method: str, seed: int) -> bool:
@@ -266,10 +268,10 @@ def _run_started(config: BenchConfig, task: str, method: str, seed: int) -> bool
 #: steps the same environments in other processes, e.g. to finish a run sooner on cores freed by others).
 _LAUNCH_SETTINGS = ("run_dir", "resume", "force", "subproc")
 #: Benchmark settings a recorded run must share with the benchmark now to count in it.
-_RECORD_SETTINGS = ("domain", "env_steps", "k", "gamma", "eval_episodes", "n_clusters", "transitions",
+_RECORD_SETTINGS = ("domain", "env_steps", "k", "gamma", "anneal_lr", "eval_episodes", "n_clusters", "transitions",
                     "pretrain_steps", "prior_steps", "share_from")
 #: What a results record made before a benchmark setting existed was run with.
-RECORD_DEFAULTS = {"gamma": 0.0}
+RECORD_DEFAULTS = {"gamma": 0.0, "anneal_lr": False}
 
 
 def _other_settings(config: BenchConfig, record: dict) -> dict:

@@ -216,6 +216,25 @@ def test_target_kl_reaches_ppo_and_zero_leaves_it_off(tiny_run):
         assert data["target_kl"] == expected
 
 
+def test_learning_rate_anneals_linearly_over_the_env_step_budget(tiny_run):
+    from types import SimpleNamespace
+
+    from stable_baselines3.common.save_util import load_from_zip_file
+
+    from ptgm.hrl.train import LinearLearningRateDecay, run_directory
+
+    decay = LinearLearningRateDecay(3e-4, SimpleNamespace(env_steps=250, budget=1000))
+    assert decay.rate() == pytest.approx(2.25e-4)
+    decay.recorder.env_steps = 1200
+    assert decay.rate() == 0.0
+    config = TrainConfig(run_dir=str(tiny_run), env_steps=400, n_envs=2, n_steps=16, eval_episodes=1, seed=6,
+                         anneal_lr=True)
+    train(config)
+    data, _, _ = load_from_zip_file(run_directory(config) / "model.zip")
+    # The rate of the last update was set from the env steps by then (a constant run keeps 3e-4).
+    assert 0.0 <= data["lr_schedule"](1.0) < 3e-4
+
+
 class _Bandit(gym.Env):
     """One-step episodes: goal 3 of 8 pays 1, the rest 0."""
 

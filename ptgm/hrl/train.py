@@ -15,9 +15,10 @@ import gymnasium as gym
 import numpy as np
 import torch
 from stable_baselines3 import PPO, SAC
-from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.utils import FloatSchedule
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 from tqdm import tqdm
 
@@ -76,6 +77,9 @@ class TrainConfig:
     n_envs: int = field(default=4, metadata={"help": "parallel environments"})
     subproc: bool = field(default=False, metadata={"help": "step environments in subprocesses"})
     learning_rate: float = field(default=3e-4, metadata={"help": "learning rate (PPO; actor, critics and α of SAC, ptgm-sac and spirl)"})
+    anneal_lr: bool = field(default=False, metadata={
+        "help": "decay the learning rate linearly to 0 over the env-step budget (CleanRL's PPO default): late "
+                "updates of a nearly deterministic policy then shrink instead of drifting it"})
     n_steps: int = field(default=0, metadata={"help": "PPO rollout length per env (0: 64 high-level / 256 flat)"})
     batch_size: int = field(default=64, metadata={"help": "PPO minibatch size"})
     n_epochs: int = field(default=4, metadata={"help": "PPO epochs per rollout"})
@@ -226,6 +230,29 @@ class EpisodeRecorder(BaseCallback):
         atomic_write_json(self.out / "checkpoint.json", {"env_steps": self.env_steps})
 
 
+class LinearLearningRateDecay(BaseCallback):
+    """Before each update, sets the learning rate to ``initial · (1 − env steps / budget)``.
+
+    SB3's own schedules follow its count of (here high-level) timesteps against the cap passed
+    to ``learn``, not the env-step budget, so the rate is set from the recorder's env steps. A
+    constant schedule object is stored, so checkpoints pickle as usual.
+    """
+
+    def __init__(self, initial: float, recorder: EpisodeRecorder):
+        super().__init__()
+        self.initial = initial
+        self.recorder = recorder
+
+    def rate(self) -> float:
+        return self.initial * max(1.0 - self.recorder.env_steps / self.recorder.budget, 0.0)
+
+    def _on_rollout_end(self) -> None:
+        self.model.lr_schedule = FloatSchedule(self.rate())
+
+    def _on_step(self) -> bool:
+        return True
+
+
 def episode_row(row: dict) -> dict:
     """One training episode of an ``episodes.csv`` (or ``curves.csv``) row, typed."""
     return {"env_steps": int(row["env_steps"]), "return": float(row["return"]), "length": int(row["length"]),
@@ -308,7 +335,9 @@ def train(config: TrainConfig) -> dict:
             clone_from_play_data(model, config, domain)
     recorder = EpisodeRecorder(out, config.env_steps, config.checkpoint_every, env_steps, episodes)
     start = time.perf_counter()
-    model.learn(total_timesteps=10 * config.env_steps, callback=recorder, reset_num_timesteps=not config.resume,
+    callbacks = (CallbackList([recorder, LinearLearningRateDecay(config.learning_rate, recorder)]) if config.anneal_lr
+                 else recorder)
+    model.learn(total_timesteps=10 * config.env_steps, callback=callbacks, reset_num_timesteps=not config.resume,
                 tb_log_name=config.method)
     wall = time.perf_counter() - start
     recorder.bar.close()
