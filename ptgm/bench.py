@@ -9,7 +9,8 @@ where it was and finished runs are skipped. The results folder gets:
 - ``summary.md`` / ``summary.json``: per (task, method), mean ± std over seeds of the final
   evaluation, the score of the first training episodes, the area under the training curve,
   and the env steps at which the training curve first reaches the threshold;
-- ``learning_curves_TASK.png``: mean ± std bands per method;
+- ``learning_curves_TASK.png``: mean ± std bands per method; ``learning_curves.png``: the same, one
+  panel per task in one figure (benchmarks of several tasks);
 - copies of the goal codebook pictures and the dataset coverage the runs used.
 
 The results folder is also the benchmark's durable record: a finished run it holds (its
@@ -40,9 +41,16 @@ from ptgm.data.generate import GenerateConfig, generate
 from ptgm.domains import get_domain
 from ptgm.hrl.train import METHODS, TrainConfig, episode_row, read_episodes, run_directory
 from ptgm.lowlevel.train import PretrainConfig, pretrain
-from ptgm.plots import plot_learning_curves
+from ptgm.plots import plot_learning_curve_panels, plot_learning_curves
 from ptgm.prior.train import PriorConfig, train_prior
-from ptgm.utils import PTGMError, atomic_write_bytes, atomic_write_json, config_dict, fill_domain_defaults
+from ptgm.utils import (
+    PTGMError,
+    atomic_write_bytes,
+    atomic_write_json,
+    config_dict,
+    fill_domain_defaults,
+    stage_done,
+)
 
 
 @dataclass
@@ -227,15 +235,15 @@ def bench(config: BenchConfig) -> dict:
     if recorded:
         print(f"[bench] {len(recorded)} finished run(s) recorded in {config.out}/summary.json count as done: "
               + ", ".join("/".join(map(str, key)) for key in recorded))
-    jobs = [job for job in selection if job not in recorded]
-    if config.summarize_only:
-        jobs = []
+    jobs = [] if config.summarize_only else [job for job in selection if job not in recorded]
     pretrained = recorded_pretraining(config) if not jobs else None
-    if pretrained is None:
-        pretrained = _pretrain_stages(config)
-    else:
+    if pretrained is not None:
         print(f"[bench] nothing to train and no pre-trained pieces in {config.run_dir}: the summary takes their "
               f"numbers from {config.out}/summary.json")
+    elif config.summarize_only:  # summarising trains nothing, not even a missing pre-training stage
+        pretrained = finished_pretraining(config)
+    else:
+        pretrained = _pretrain_stages(config)
     failed = []
     with ThreadPoolExecutor(config.parallel) as pool, tqdm(total=len(jobs), desc="bench runs", unit="run") as bar:
         for job, code in zip(jobs, pool.map(lambda j: _train_process(config, *j), jobs)):
@@ -342,6 +350,18 @@ def recorded_pretraining(config: BenchConfig) -> dict | None:
     return record["pretrained"]
 
 
+def finished_pretraining(config: BenchConfig) -> dict:
+    """The summaries of the run directory's finished pre-training stages, for ``--summarize-only``."""
+    stages = {stage: stage_done(Path(config.run_dir) / stage) for stage in ("data", "lowlevel", "prior")}
+    missing = [stage for stage, done in stages.items() if done is None]
+    if missing:
+        raise PTGMError(f"--summarize-only trains nothing, but {config.run_dir} has no finished {', '.join(missing)} "
+                        f"stage and {config.out}/summary.json records no pre-training of this benchmark's settings "
+                        "to take the summary's numbers from. Run the same command without --summarize-only to "
+                        "pre-train and train, or give the --run-dir and --out the benchmark was run with.")
+    return {stage: done["summary"] for stage, done in stages.items()}
+
+
 def collect_results(config: BenchConfig, score: str, recorded: dict | None = None) -> list[dict]:
     """Summary and training curve of every finished run (or run in progress) in the run directory, and of the
     finished runs ``recorded`` in the results folder (see :func:`recorded_runs`) that the run directory lacks."""
@@ -394,11 +414,17 @@ def write_results(config: BenchConfig, score: str, pretrained: dict, results: li
                 writer.writerow({"task": r["task"], "method": r["method"], "seed": r["seed"], **row})
     (out / "curves.csv.tmp").replace(out / "curves.csv")
     label = "success rate" if score == "success" else "return"
+    curves_by_task = {}
     for task in config.tasks:
         curves = {m: [r["curve"] for r in results if r["task"] == task and r["method"] == m] for m in config.methods}
-        plot_learning_curves({m: c for m, c in curves.items() if c}, out / f"learning_curves_{task}.png",
+        curves_by_task[task] = {m: c for m, c in curves.items() if c}
+        plot_learning_curves(curves_by_task[task], out / f"learning_curves_{task}.png",
                              title=f"{config.domain} {task}: training {label} (last {config.window} episodes), "
                                    "mean ± std over seeds", ylabel=label)
+    if len(config.tasks) > 1:
+        plot_learning_curve_panels(curves_by_task, out / "learning_curves.png", ylabel=label,
+                                   title=f"{config.domain}: training {label} (last {config.window} episodes), "
+                                         "mean ± std over seeds, one panel per task")
     for picture in ("goals.png", "projection.png"):
         if (run_dir / "codebook" / picture).exists():
             shutil.copy(run_dir / "codebook" / picture, out / f"codebook_{picture}")
@@ -458,7 +484,8 @@ def summary_markdown(config: BenchConfig, score: str, pretrained: dict, results:
     if config.reference:
         lines += reference_markdown(config, results, name)
     lines += subtask_markdown(config, results)
-    lines += ["", "Learning curves: " + ", ".join(f"`learning_curves_{t}.png`" for t in config.tasks),
+    lines += ["", "Learning curves: " + ("`learning_curves.png` (one panel per task), " if len(config.tasks) > 1 else "")
+              + ", ".join(f"`learning_curves_{t}.png`" for t in config.tasks),
               "", "Goal codebook: `codebook_goals.png` (the dataset state nearest each K-means centre), "
               "`codebook_projection.png` (2-D projection of the goal features coloured by cluster); "
               "dataset coverage: `dataset_coverage.md`"]

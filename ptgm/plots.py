@@ -58,14 +58,8 @@ def plot_goal_projection(features: np.ndarray, codebook, path: Path, seed: int =
     plt.close(fig)
 
 
-def plot_learning_curves(curves: dict[str, list[tuple[np.ndarray, np.ndarray]]], path: Path, title: str,
-                         ylabel: str = "success rate") -> None:
-    """Mean ± std over seeds of each method's curve (x: environment steps).
-
-    ``curves[method]`` is a list of (env_steps, value) arrays, one per seed; they are
-    interpolated onto a common grid before averaging.
-    """
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+def _draw_learning_curves(ax, curves: dict[str, list[tuple[np.ndarray, np.ndarray]]], title: str, ylabel: str) -> None:
+    """Mean ± std over seeds of each method's curve on ``ax``; seeds are interpolated onto a common grid."""
     top = 1.0
     for method, runs in curves.items():
         runs = [(x, y) for x, y in runs if len(x)]
@@ -83,7 +77,35 @@ def plot_learning_curves(curves: dict[str, list[tuple[np.ndarray, np.ndarray]]],
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend()
+        ax.legend(fontsize=8)
+
+
+def plot_learning_curves(curves: dict[str, list[tuple[np.ndarray, np.ndarray]]], path: Path, title: str,
+                         ylabel: str = "success rate") -> None:
+    """Mean ± std over seeds of each method's curve (x: environment steps).
+
+    ``curves[method]`` is a list of (env_steps, value) arrays, one per seed; they are
+    interpolated onto a common grid before averaging.
+    """
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    _draw_learning_curves(ax, curves, title, ylabel)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+def plot_learning_curve_panels(curves_by_task: dict[str, dict[str, list[tuple[np.ndarray, np.ndarray]]]], path: Path,
+                               title: str, ylabel: str = "success rate", columns: int = 3) -> None:
+    """One panel per task (``curves_by_task[task]`` as for :func:`plot_learning_curves`), in one figure."""
+    columns = max(1, min(columns, len(curves_by_task)))
+    rows = -(-len(curves_by_task) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 3.8 * rows), squeeze=False)
+    for ax, (task, curves) in zip(axes.flat, curves_by_task.items()):
+        _draw_learning_curves(ax, curves, task, ylabel)
+    for ax in axes.flat[len(curves_by_task):]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=130)

@@ -211,6 +211,14 @@ def test_runs_recorded_in_the_results_count_when_their_directories_are_gone(tiny
     (out / "summary.json").write_text(json.dumps(record))
     bench(BenchConfig(**{**config, "summarize_only": True}))
     assert json.loads((out / "summary.json").read_text())["runs"] == []
+    # A record older than the pre-training numbers, without the run directory: summarising says so and
+    # trains nothing (it once generated a whole play dataset instead).
+    record = json.loads((out / "summary.json").read_text())
+    del record["pretrained"]
+    (out / "summary.json").write_text(json.dumps(record))
+    with pytest.raises(PTGMError, match="--summarize-only trains nothing.*data, lowlevel, prior"):
+        bench(BenchConfig(**{**config, "summarize_only": True}))
+    assert not run.exists()
 
 
 def test_compare_sets_the_sweeps_side_by_side(tiny_run, tmp_path):
