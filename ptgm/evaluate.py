@@ -31,6 +31,9 @@ class EvaluateConfig:
         "help": "how the low-level policy acts: deterministic (its mean or most likely action) | stochastic "
                 "(sampled) | empty: as the run was trained"})
     episodes: int = field(default=100, metadata={"help": "evaluation episodes"})
+    deterministic: bool = field(default=False, metadata={
+        "help": "act by the trained policy's most likely action (PTGM: its most likely goal) instead of sampling, "
+                "as the benchmark's evaluation does"})
 
     def __post_init__(self) -> None:
         fill_domain_defaults(self)
@@ -64,10 +67,11 @@ def evaluate(config: EvaluateConfig) -> dict:
     else:
         pieces = load_pretrained(config.run_dir) if config.method in HIERARCHICAL_METHODS else None
     model = load_trained_model(train_config, path, pieces)
-    result = evaluate_model(train_config, model, pieces, episodes=config.episodes)
-    print(f"{config.task}/{config.method} seed {config.seed}: success rate {result['success_rate']:.2f} over "
-          f"{result['episodes']} episodes, mean return {result['mean_return']:.2f}, "
-          f"{result['mean_env_steps']:.0f} env steps per episode")
+    result = evaluate_model(train_config, model, pieces, episodes=config.episodes, deterministic=config.deterministic)
+    print(f"{config.task}/{config.method} seed {config.seed} ({'most likely' if config.deterministic else 'sampled'} "
+          f"actions): success rate {result['success_rate']:.2f} over {result['episodes']} episodes, mean return "
+          f"{result['mean_return']:.2f} (best {result['best_return']:.2f}), {result['mean_env_steps']:.0f} env steps "
+          "per episode")
     if "subtask_rates" in result:
         print("fraction of episodes completing each subtask: " +
               ", ".join(f"{name} {rate:.2f}" for name, rate in result["subtask_rates"].items()))

@@ -4,6 +4,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from ptgm.domains import get_domain
@@ -304,4 +305,11 @@ def test_ptgm_sac_trains_resumes_and_evaluates(tiny_run, monkeypatch):
     summary = train(TrainConfig(**base, resume=True))
     assert summary["method"] == "ptgm-sac" and summary["env_steps"] >= 300
     result = evaluate(EvaluateConfig(run_dir=str(tiny_run), method="ptgm-sac", seed=6, episodes=1))
-    assert result["episodes"] == 1
+    assert result["episodes"] == 1 and result["best_return"] >= result["mean_return"]
+    # --deterministic reaches the policy: every high-level action is its most likely goal.
+    asked = []
+    predict = BaseAlgorithm.predict
+    monkeypatch.setattr(BaseAlgorithm, "predict", lambda self, *a, **kw: asked.append(kw["deterministic"]) or
+                        predict(self, *a, **kw))
+    result = evaluate(EvaluateConfig(run_dir=str(tiny_run), method="ptgm-sac", seed=6, episodes=1, deterministic=True))
+    assert result["deterministic"] and asked and all(asked)

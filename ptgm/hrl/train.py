@@ -409,8 +409,13 @@ def clone_from_play_data(model: PPO, config: TrainConfig, domain) -> dict:
     return result
 
 
-def evaluate_model(config: TrainConfig, model: PPO, pieces=None, episodes: int | None = None) -> dict:
-    """Success rate of the trained policy (stochastic actions) on fresh episodes of the task."""
+def evaluate_model(config: TrainConfig, model: PPO, pieces=None, episodes: int | None = None,
+                   deterministic: bool = False) -> dict:
+    """Success rate and returns of the trained policy on fresh episodes of the task.
+
+    The policy samples its actions (the benchmark's evaluation) unless ``deterministic``, which takes its most
+    likely action (for PTGM: the most likely goal; how the low-level policy acts is ``config``'s).
+    """
     episodes = config.eval_episodes if episodes is None else episodes
     eval_config = TrainConfig(**{**config_dict(config), "hidden": tuple(config.hidden), "seed": config.seed + 10_000})
     seed_everything(eval_config.seed)  # the sampled goals and low-level actions too: a rerun gives the same numbers
@@ -420,7 +425,7 @@ def evaluate_model(config: TrainConfig, model: PPO, pieces=None, episodes: int |
         obs, _ = env.reset()
         done, steps, ret = False, 0, 0.0
         while not done:
-            action, _ = model.predict(obs, deterministic=False)
+            action, _ = model.predict(obs, deterministic=deterministic)
             obs, reward, terminated, truncated, info = env.step(action)
             steps += int(info.get("env_steps", 1))
             ret += reward
@@ -433,7 +438,9 @@ def evaluate_model(config: TrainConfig, model: PPO, pieces=None, episodes: int |
     env.close()
     result = {"success_rate": float(np.mean(successes)) if successes else 0.0,
               "mean_env_steps": float(np.mean(lengths)) if lengths else 0.0,
-              "mean_return": float(np.mean(returns)) if returns else 0.0, "episodes": episodes}
+              "mean_return": float(np.mean(returns)) if returns else 0.0,
+              "best_return": float(np.max(returns)) if returns else 0.0, "episodes": episodes,
+              "deterministic": deterministic}
     if subtasks:
         result["subtask_rates"] = {name: count / max(episodes, 1) for name, count in sorted(subtasks.items())}
     return result
