@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
 
 from ptgm.baselines.spirl import load_skills
+from ptgm.bench import mean_std
 from ptgm.hrl.train import (
     HIERARCHICAL_METHODS,
     TrainConfig,
@@ -14,7 +20,7 @@ from ptgm.hrl.train import (
     run_directory,
     saved_run_config,
 )
-from ptgm.utils import PTGMError, fill_domain_defaults
+from ptgm.utils import PTGMError, atomic_write_bytes, atomic_write_json, config_dict, fill_domain_defaults
 
 
 @dataclass
@@ -26,6 +32,8 @@ class EvaluateConfig:
     task: str = field(default="", metadata={"help": "task the policy was trained on (empty: the domain's default)"})
     method: str = field(default="ptgm", metadata={"help": "a method of `ptgm train` (ptgm, ptgm-sac, ppo, sac, spirl, ...)"})
     seed: int = field(default=0, metadata={"help": "training seed of the run to evaluate"})
+    seeds: tuple[int, ...] = field(default=(), metadata={
+        "help": "several training seeds, evaluated in turn and summarised as mean ± std (replaces --seed)"})
     k: int = field(default=0, metadata={"help": "environment steps per high-level step (0: as the run was trained)"})
     low_level: str = field(default="", metadata={
         "help": "how the low-level policy acts: deterministic (its mean or most likely action) | stochastic "
@@ -34,6 +42,8 @@ class EvaluateConfig:
     deterministic: bool = field(default=False, metadata={
         "help": "act by the trained policy's most likely action (PTGM: its most likely goal) instead of sampling, "
                 "as the benchmark's evaluation does"})
+    out: str = field(default="", metadata={
+        "help": "write the evaluation there as Markdown (OUT) and JSON (OUT with .json); empty: print only"})
 
     def __post_init__(self) -> None:
         fill_domain_defaults(self)
@@ -54,9 +64,52 @@ def trained_config(config: EvaluateConfig) -> TrainConfig:
 
 
 def evaluate(config: EvaluateConfig) -> dict:
+    """Evaluate one trained run (``seed``), or several (``seeds``) with their mean ± std; write ``out`` if set."""
     if config.low_level not in LOW_LEVEL_MODES:
         raise PTGMError(f"Unknown --low-level {config.low_level!r}; choose deterministic or stochastic (or leave it "
                         "empty for the run's own setting).")
+    if not config.seeds:
+        result = evaluate_run(config)
+        runs = [result]
+    else:
+        runs = [evaluate_run(dataclasses.replace(config, seed=seed, seeds=())) for seed in config.seeds]
+        result = {"runs": runs, **{f"{key}_mean": float(np.mean([r[key] for r in runs]))
+                                   for key in ("success_rate", "mean_return")},
+                  **{f"{key}_std": float(np.std([r[key] for r in runs])) for key in ("success_rate", "mean_return")}}
+        print(f"{len(runs)} seeds: success rate {result['success_rate_mean']:.2f} ± {result['success_rate_std']:.2f}, "
+              f"mean return {result['mean_return_mean']:.2f} ± {result['mean_return_std']:.2f}")
+    if config.out:
+        write_evaluation(config, runs, Path(config.out))
+    return result
+
+
+def write_evaluation(config: EvaluateConfig, runs: list[dict], out: Path) -> None:
+    """A table of the evaluated runs (one row per seed, then mean ± std) and the same as JSON."""
+    subtasks = sorted({name for r in runs for name in r.get("subtask_rates", {})})
+    argv = " ".join(sys.argv[1:]) if Path(sys.argv[0]).name in ("ptgm", "cli.py") else ""
+    lines = [f"# {config.domain} {config.task}: {config.method}, {'most likely' if config.deterministic else 'sampled'}"
+             " actions", "", f"Command: `ptgm {argv or 'evaluate'}`", "",
+             f"{runs[0]['episodes']} episodes per seed; the low-level policy acts "
+             f"{'as each run was trained' if not config.low_level else config.low_level + 'ally'}.", "",
+             "| seed | success rate | mean return | best return | env steps per episode |"
+             + "".join(f" {name} |" for name in subtasks),
+             "|---|---|---|---|---|" + "---|" * len(subtasks)]
+    for r in runs:
+        lines.append(f"| {r['seed']} | {r['success_rate']:.2f} | {r['mean_return']:.2f} | {r['best_return']:.2f} | "
+                     f"{r['mean_env_steps']:.0f} |" + "".join(f" {r.get('subtask_rates', {}).get(n, 0.0):.2f} |"
+                                                            for n in subtasks))
+    if len(runs) > 1:
+        lines.append(f"| mean ± std | {mean_std([r['success_rate'] for r in runs])} | "
+                     f"{mean_std([r['mean_return'] for r in runs])} | | |" + "".join(
+                         f" {mean_std([r.get('subtask_rates', {}).get(n, 0.0) for r in runs])} |" for n in subtasks))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out, ("\n".join(lines) + "\n").encode())
+    atomic_write_json(out.with_suffix(".json"), {"config": config_dict(config), "runs": runs})
+    print(f"[evaluate] wrote {out} and {out.with_suffix('.json')}")
+
+
+def evaluate_run(config: EvaluateConfig) -> dict:
+    """Evaluate the run of ``config.seed``."""
     train_config = trained_config(config)
     path = run_directory(train_config) / "model.zip"
     if not path.exists():
@@ -75,4 +128,4 @@ def evaluate(config: EvaluateConfig) -> dict:
     if "subtask_rates" in result:
         print("fraction of episodes completing each subtask: " +
               ", ".join(f"{name} {rate:.2f}" for name, rate in result["subtask_rates"].items()))
-    return result
+    return {"seed": config.seed, **result}

@@ -1,3 +1,4 @@
+import json
 import math
 
 import gymnasium as gym
@@ -285,7 +286,7 @@ def test_goal_sac_starts_as_the_prior_and_round_trips(tiny_run, tmp_path):
         GoalSAC("MlpPolicy", vec_env, prior=prior, device="cpu", policy_kwargs=dict(net_arch=[16]))
 
 
-def test_ptgm_sac_trains_resumes_and_evaluates(tiny_run, monkeypatch):
+def test_ptgm_sac_trains_resumes_and_evaluates(tiny_run, monkeypatch, tmp_path):
     import ptgm.hrl.train as hrl_train
 
     base = dict(run_dir=str(tiny_run), method="ptgm-sac", env_steps=300, n_envs=2, eval_episodes=1, seed=6,
@@ -313,3 +314,15 @@ def test_ptgm_sac_trains_resumes_and_evaluates(tiny_run, monkeypatch):
                         predict(self, *a, **kw))
     result = evaluate(EvaluateConfig(run_dir=str(tiny_run), method="ptgm-sac", seed=6, episodes=1, deterministic=True))
     assert result["deterministic"] and asked and all(asked)
+    monkeypatch.setattr(BaseAlgorithm, "predict", predict)
+    # Several seeds: one row each and their mean ± std, written as Markdown and JSON.
+    train(TrainConfig(**{**base, "seed": 7, "checkpoint_every": 25_000}))
+    out = tmp_path / "eval" / "greedy.md"
+    result = evaluate(EvaluateConfig(run_dir=str(tiny_run), method="ptgm-sac", seeds=(6, 7), episodes=2,
+                                     deterministic=True, out=str(out)))
+    returns = [r["mean_return"] for r in result["runs"]]
+    assert [r["seed"] for r in result["runs"]] == [6, 7]
+    assert result["mean_return_mean"] == pytest.approx(np.mean(returns))
+    table = out.read_text()
+    assert "most likely actions" in table and "| 6 |" in table and "| 7 |" in table and "| mean ± std |" in table
+    assert [r["seed"] for r in json.loads(out.with_suffix(".json").read_text())["runs"]] == [6, 7]
