@@ -90,7 +90,9 @@ def write_evaluation(config: EvaluateConfig, runs: list[dict], out: Path) -> Non
     lines = [f"# {config.domain} {config.task}: {config.method}, {'most likely' if config.deterministic else 'sampled'}"
              " actions", "", f"Command: `ptgm {argv or 'evaluate'}`", "",
              f"{runs[0]['episodes']} episodes per seed; the low-level policy acts "
-             f"{'as each run was trained' if not config.low_level else config.low_level + 'ally'}.", "",
+             f"{'as each run was trained' if not config.low_level else config.low_level + 'ally'}. Success: the "
+             "episode did the whole task (Kitchen: every subtask); return: the task's score (Kitchen: subtasks "
+             "completed).", "",
              "| seed | success rate | mean return | best return | env steps per episode |"
              + "".join(f" {name} |" for name in subtasks),
              "|---|---|---|---|---|" + "---|" * len(subtasks)]
