@@ -78,6 +78,8 @@ class BenchConfig:
         "help": "every run decays its learning rate linearly to 0 over the budget (`ptgm train --anneal-lr`)"})
     ent_coef: float = field(default=0.01, metadata={
         "help": "PPO entropy bonus of every PPO-based run (`ptgm train --ent-coef`; SAC tunes its own)"})
+    kl_coef: float = field(default=0.01, metadata={
+        "help": "α, the weight of KL(prior ‖ policy) in PTGM's reward, of every ptgm run (`ptgm train --kl-coef`)"})
     share_from: str = field(default="", metadata={
         "help": "another run directory whose finished play data and low-level policy this one links to (and its "
                 "codebook and prior when it has N_CLUSTERS goals): ablations over the number of clusters or k "
@@ -266,7 +268,8 @@ def _train_config(config: BenchConfig, task: str, method: str, seed: int) -> Tra
     """The settings `ptgm bench` trains (task, method, seed) with (`_train_process` passes them on as flags)."""
     return TrainConfig(run_dir=config.run_dir, domain=config.domain, task=task, method=method, seed=seed,
                        env_steps=config.env_steps, k=config.k, gamma=config.gamma, anneal_lr=config.anneal_lr,
-                       ent_coef=config.ent_coef, eval_episodes=config.eval_episodes, resume=True)
+                       ent_coef=config.ent_coef, kl_coef=config.kl_coef, eval_episodes=config.eval_episodes,
+                       resume=True)
 
 
 def _run_started(config: BenchConfig, task: str, method: str, seed: int) -> bool:
@@ -278,10 +281,10 @@ def _run_started(config: BenchConfig, task: str, method: str, seed: int) -> bool
 #: steps the same environments in other processes, e.g. to finish a run sooner on cores freed by others).
 _LAUNCH_SETTINGS = ("run_dir", "resume", "force", "subproc")
 #: Benchmark settings a recorded run must share with the benchmark now to count in it.
-_RECORD_SETTINGS = ("domain", "env_steps", "k", "gamma", "anneal_lr", "ent_coef", "eval_episodes", "n_clusters",
-                    "transitions", "pretrain_steps", "prior_steps", "share_from")
+_RECORD_SETTINGS = ("domain", "env_steps", "k", "gamma", "anneal_lr", "ent_coef", "kl_coef", "eval_episodes",
+                    "n_clusters", "transitions", "pretrain_steps", "prior_steps", "share_from")
 #: What a results record made before a benchmark setting existed was run with.
-RECORD_DEFAULTS = {"gamma": 0.0, "anneal_lr": False, "ent_coef": 0.01}
+RECORD_DEFAULTS = {"gamma": 0.0, "anneal_lr": False, "ent_coef": 0.01, "kl_coef": 0.01}
 
 
 def _other_settings(config: BenchConfig, record: dict) -> dict:
