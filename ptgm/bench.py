@@ -68,7 +68,7 @@ class BenchConfig:
     transitions: int = field(default=0, metadata={"help": "play dataset size (0: the domain's default)"})
     pretrain_steps: int = field(default=30_000, metadata={"help": "low-level policy gradient steps"})
     n_clusters: int = field(default=0, metadata={"help": "number of cluster goals (0: the domain's, Crafter 64, "
-                                                             "Kitchen 50)"})
+                                                             "Kitchen 200)"})
     prior_steps: int = field(default=15_000, metadata={"help": "goal prior gradient steps"})
     k: int = field(default=10, metadata={"help": "environment steps per high-level step (the interval ablation)"})
     gamma: float = field(default=0.0, metadata={

@@ -88,7 +88,7 @@ def test_subtask_table_averages_each_subtask_over_seeds():
 def test_bench_config_checks_names_and_fills_domain_defaults():
     config = BenchConfig(domain="kitchen")
     assert config.tasks == ("mkbl",) and config.methods == ("ptgm", "spirl", "sac") and config.threshold == 3.0
-    assert config.n_clusters == 50 and BenchConfig().n_clusters == 64 and BenchConfig(n_clusters=10).n_clusters == 10
+    assert config.n_clusters == 200 and BenchConfig().n_clusters == 64 and BenchConfig(n_clusters=10).n_clusters == 10
     assert config.run_dir == "runs/kitchen" and config.out == "results/kitchen"
     with pytest.raises(PTGMError, match="Unknown method"):
         BenchConfig(methods=("ptgm", "dqn"))

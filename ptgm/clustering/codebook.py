@@ -28,7 +28,7 @@ class ClusterConfig:
     domain: str = field(default="crafter", metadata={"help": "domain plug-in (its goal featuriser is used)"})
     dataset: str = field(default="", metadata={"help": "Minari dataset path or id (default: the run's own data)"})
     n_clusters: int = field(default=0, metadata={"help": "number of discrete goals N (0: the domain's, Crafter 64, "
-                                                             "Kitchen 50)"})
+                                                             "Kitchen 200)"})
     max_samples: int = field(default=200_000, metadata={"help": "dataset states sampled for K-means"})
     n_init: int = field(default=3, metadata={"help": "K-means restarts (best inertia kept)"})
     seed: int = field(default=0, metadata={"help": "random seed (sampling and K-means)"})
