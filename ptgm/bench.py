@@ -49,6 +49,7 @@ from ptgm.utils import (
     atomic_write_json,
     config_dict,
     fill_domain_defaults,
+    invoked_command,
     stage_done,
 )
 
@@ -450,11 +451,10 @@ def summary_markdown(config: BenchConfig, score: str, pretrained: dict, results:
     reach = low["goal_reaching"]
     accuracy = ("held-out action accuracy", low["val_action_accuracy"]) if "val_action_accuracy" in low else (
         "held-out action MSE", low["val_action_mse"])
-    argv = " ".join(sys.argv[1:]) if Path(sys.argv[0]).name in ("ptgm", "cli.py") else ""
     name = "success" if score == "success" else "return"
     lines = [
         f"# {config.domain}: {', '.join(config.methods)}", "",
-        f"Command: `ptgm {argv or 'bench'}`", "",
+        f"Command: `{invoked_command('bench')}`", "",
         f"- dataset: {data['episodes']} episodes, {data['transitions']} transitions of scripted play",
         f"- low-level policy: {accuracy[0]} {accuracy[1]:.3f}; goal-reaching test {reach['success_rate']:.2f} with "
         f"the true goal vs {reach['control_success_rate']:.2f} with a shuffled goal ({reach['trials']} trials, "

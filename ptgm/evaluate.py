@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +19,14 @@ from ptgm.hrl.train import (
     run_directory,
     saved_run_config,
 )
-from ptgm.utils import PTGMError, atomic_write_bytes, atomic_write_json, config_dict, fill_domain_defaults
+from ptgm.utils import (
+    PTGMError,
+    atomic_write_bytes,
+    atomic_write_json,
+    config_dict,
+    fill_domain_defaults,
+    invoked_command,
+)
 
 
 @dataclass
@@ -73,9 +79,10 @@ def evaluate(config: EvaluateConfig) -> dict:
         runs = [result]
     else:
         runs = [evaluate_run(dataclasses.replace(config, seed=seed, seeds=())) for seed in config.seeds]
-        result = {"runs": runs, **{f"{key}_mean": float(np.mean([r[key] for r in runs]))
-                                   for key in ("success_rate", "mean_return")},
-                  **{f"{key}_std": float(np.std([r[key] for r in runs])) for key in ("success_rate", "mean_return")}}
+        result = {"runs": runs}
+        for key in ("success_rate", "mean_return"):
+            values = [r[key] for r in runs]
+            result[f"{key}_mean"], result[f"{key}_std"] = float(np.mean(values)), float(np.std(values))
         print(f"{len(runs)} seeds: success rate {result['success_rate_mean']:.2f} ± {result['success_rate_std']:.2f}, "
               f"mean return {result['mean_return_mean']:.2f} ± {result['mean_return_std']:.2f}")
     if config.out:
@@ -86,9 +93,8 @@ def evaluate(config: EvaluateConfig) -> dict:
 def write_evaluation(config: EvaluateConfig, runs: list[dict], out: Path) -> None:
     """A table of the evaluated runs (one row per seed, then mean ± std) and the same as JSON."""
     subtasks = sorted({name for r in runs for name in r.get("subtask_rates", {})})
-    argv = " ".join(sys.argv[1:]) if Path(sys.argv[0]).name in ("ptgm", "cli.py") else ""
     lines = [f"# {config.domain} {config.task}: {config.method}, {'most likely' if config.deterministic else 'sampled'}"
-             " actions", "", f"Command: `ptgm {argv or 'evaluate'}`", "",
+             " actions", "", f"Command: `{invoked_command('evaluate')}`", "",
              f"{runs[0]['episodes']} episodes per seed; the low-level policy acts "
              f"{'as each run was trained' if not config.low_level else config.low_level + 'ally'}. Success: the "
              "episode did the whole task (Kitchen: every subtask); return: the task's score (Kitchen: subtasks "

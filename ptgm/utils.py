@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 import random
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -192,3 +193,10 @@ def prepare_stage(directory: Path, config: Any, force: bool, resume: bool, name:
     directory.mkdir(parents=True, exist_ok=True)
     atomic_write_json(directory / "config.json", config_dict(config))
     return None
+
+
+def invoked_command(name: str) -> str:
+    """The `ptgm` command line this process runs, for a results file to name (``ptgm NAME`` when it was called
+    from Python rather than from the command line)."""
+    argv = " ".join(sys.argv[1:]) if Path(sys.argv[0]).name in ("ptgm", "cli.py") else ""
+    return f"ptgm {argv or name}"
