@@ -78,8 +78,8 @@ class TrainConfig:
     subproc: bool = field(default=False, metadata={"help": "step environments in subprocesses"})
     learning_rate: float = field(default=3e-4, metadata={"help": "learning rate (PPO; actor, critics and α of SAC, ptgm-sac and spirl)"})
     anneal_lr: bool = field(default=False, metadata={
-        "help": "decay the learning rate linearly to 0 over the env-step budget (CleanRL's PPO default): late "
-                "updates of a nearly deterministic policy then shrink instead of drifting it"})
+        "help": "decay the learning rate linearly to 0 over the env-step budget (CleanRL's PPO default); on "
+                "Kitchen it did not stop the late drift of long runs (results/README.md)"})
     n_steps: int = field(default=0, metadata={"help": "PPO rollout length per env (0: 64 high-level / 256 flat)"})
     batch_size: int = field(default=64, metadata={"help": "PPO minibatch size"})
     n_epochs: int = field(default=4, metadata={"help": "PPO epochs per rollout"})
