@@ -8,13 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ptgm.baselines.spirl import load_skills
 from ptgm.bench import mean_std
 from ptgm.hrl.train import (
-    HIERARCHICAL_METHODS,
     TrainConfig,
     evaluate_model,
-    load_pretrained,
+    load_method_pieces,
     load_trained_model,
     run_directory,
     saved_run_config,
@@ -123,10 +121,7 @@ def evaluate_run(config: EvaluateConfig) -> dict:
     if not path.exists():
         raise PTGMError(f"No trained policy at {path}. Train it with `ptgm train --task {config.task} "
                         f"--method {config.method} --seed {config.seed} --run-dir {config.run_dir}`.")
-    if config.method == "spirl":  # the skill model travels beside the policy, not inside it
-        pieces = load_skills(config.run_dir, config.domain)
-    else:
-        pieces = load_pretrained(config.run_dir) if config.method in HIERARCHICAL_METHODS else None
+    pieces = load_method_pieces(train_config, check_dataset=False)  # frozen pieces travel beside the policy
     model = load_trained_model(train_config, path, pieces)
     result = evaluate_model(train_config, model, pieces, episodes=config.episodes, deterministic=config.deterministic)
     print(f"{config.task}/{config.method} seed {config.seed} ({'most likely' if config.deterministic else 'sampled'} "

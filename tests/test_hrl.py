@@ -326,3 +326,50 @@ def test_ptgm_sac_trains_resumes_and_evaluates(tiny_run, monkeypatch, tmp_path):
     table = out.read_text()
     assert "most likely actions" in table and "| 6 |" in table and "| 7 |" in table and "| mean ± std |" in table
     assert [r["seed"] for r in json.loads(out.with_suffix(".json").read_text())["runs"]] == [6, 7]
+
+
+def test_make_model_starts_each_method_from_its_pretrained_pieces(tiny_run):
+    from ptgm.hrl.train import load_method_pieces, make_model, make_vec_env
+
+    starts = {}
+    for method in ("ptgm", "ptgm-no-prior", "ppo"):
+        config = TrainConfig(run_dir=str(tiny_run), method=method, n_envs=1, seed=3)
+        pieces = load_method_pieces(config)
+        assert (pieces is None) == (method == "ppo")
+        vec_env = make_vec_env(config, pieces)
+        starts[method] = (make_model(config, vec_env, pieces), vec_env.observation_space.shape[0])
+        vec_env.close()
+    prior = load_pretrained(tiny_run)[2]
+    obs = torch.rand(6, starts["ptgm"][1])
+    for method, expected_kl in (("ptgm", 0.0), ("ptgm-no-prior", None)):
+        model = starts[method][0]
+        with torch.no_grad():
+            kl = kl_prior_to_policy(prior.logits_from_scaled(obs), model.policy.get_distribution(obs).distribution.logits)
+        if expected_kl is None:  # a fresh actor, not the prior
+            assert kl.mean().item() > 1e-3 and model.prior is None and model.kl_coef == 0.0
+        else:  # PTGM's actor is the prior before any RL, and its reward carries α·KL
+            assert torch.allclose(kl, torch.zeros(6), atol=1e-5) and model.kl_coef == 0.01
+    assert type(starts["ppo"][0]).__name__ == "PPO" and starts["ppo"][0].num_timesteps == 0
+
+
+def test_pretrained_alone_benchmark_evaluates_each_start(tiny_run, tmp_path, monkeypatch):
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "pretrained_alone.py"
+    spec = importlib.util.spec_from_file_location("pretrained_alone", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "alone.md"
+    monkeypatch.setattr(sys, "argv", ["pretrained_alone.py", "--domain", "crafter", "--run-dir", str(tiny_run),
+                                      "--task", "collect_wood", "--methods", "ptgm", "ppo", "--episodes", "1",
+                                      "--out", str(out)])
+    script.main()
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert [(row["method"], row["deterministic"]) for row in record["rows"]] == [
+        ("ptgm", False), ("ptgm", True), ("ppo", False), ("ppo", True)]
+    for row in record["rows"]:
+        assert len(row["runs"]) == 1 and 0.0 <= row["runs"][0]["success_rate"] <= 1.0
+    table = out.read_text()
+    assert "goal prior → low-level policy" in table and "most likely" in table and "pretrained_alone.py" in table

@@ -277,29 +277,8 @@ def train(config: TrainConfig) -> dict:
     if previous is not None:
         return previous
     seed_everything(config.seed)
-    hierarchical = config.method in HIERARCHICAL_METHODS
-    pieces = load_pretrained(config.run_dir) if hierarchical else None
-    if config.method == "spirl":  # the skills, checked against the dataset they were trained on
-        pieces = load_skills(config.run_dir, config.domain, check_dataset=True)
+    pieces = load_method_pieces(config)
     vec_env = make_vec_env(config, pieces)
-    if config.method == "sac" and not isinstance(vec_env.action_space, gym.spaces.Box):
-        raise PTGMError(f"SAC needs continuous actions; the {domain.name} task has {vec_env.action_space}. "
-                        "Use --method ppo for the flat baseline.")
-    n_steps = config.n_steps or (64 if hierarchical else 256)
-    gamma = config.gamma or (domain.high_level_gamma if hierarchical or config.method == "spirl" else 0.99)
-    common = dict(learning_rate=config.learning_rate, gamma=gamma, seed=config.seed, verbose=0, device="cpu",
-                  tensorboard_log=str(out / "tb"))
-    hidden = list(config.hidden or (pieces[2].init_kwargs["hidden"] if config.method in CLUSTER_GOAL_METHODS
-                                    else pieces.prior_hidden if config.method == "spirl" else (256, 256)))
-    net = dict(net_arch=dict(pi=hidden, vf=hidden), activation_fn=torch.nn.ReLU)
-    ppo_kwargs = dict(
-        common, n_steps=n_steps,
-        # SB3 warns when a minibatch is larger than the rollout; tiny runs (tests) hit that.
-        batch_size=min(config.batch_size, n_steps * config.n_envs), n_epochs=config.n_epochs,
-        ent_coef=config.ent_coef, target_kl=config.target_kl or None, policy_kwargs=net,
-    )
-    sac_kwargs = dict(common, batch_size=256, learning_starts=config.sac_learning_starts,
-                      policy_kwargs=dict(net_arch=dict(pi=hidden, qf=hidden)))
     episodes, env_steps = [], 0
     ckpt = out / "checkpoint.zip"
     if config.resume and ckpt.exists():
@@ -309,30 +288,8 @@ def train(config: TrainConfig) -> dict:
         env_steps = json.loads((out / "checkpoint.json").read_text())["env_steps"]
         episodes = [e for e in read_episodes(out / "episodes.csv") if e["env_steps"] <= env_steps]
         print(f"[train] resuming {out} at {env_steps} environment steps")
-    elif config.method == "ptgm-sac":  # counts, learning starts and the buffer are in high-level steps
-        model = GoalSAC("MlpPolicy", vec_env, prior=pieces[2], target_divergence=config.target_divergence,
-                        init_from_prior=config.init_from_prior, batch_size=256,
-                        learning_starts=config.sac_learning_starts // config.k,
-                        buffer_size=config.env_steps // config.k + config.n_envs, policy_kwargs=dict(net_arch=hidden),
-                        **common)
-    elif hierarchical:
-        _, _, prior, _ = pieces
-        use_prior = config.method == "ptgm"
-        model = PTGMPPO("MlpPolicy", vec_env, prior=prior if use_prior else None,
-                        kl_coef=config.kl_coef if use_prior else 0.0,
-                        init_from_prior=use_prior and config.init_from_prior, **ppo_kwargs)
-    elif config.method == "sac":
-        model = SAC("MlpPolicy", vec_env, **sac_kwargs)
-    elif config.method == "spirl":  # learning starts and the buffer count skill steps, one update per skill step
-        skill_steps = config.env_steps // pieces.horizon
-        model = SpirlSAC("MlpPolicy", vec_env, skills=pieces, init_from_prior=config.init_from_prior,
-                         target_divergence=config.target_divergence,
-                         **dict(sac_kwargs, learning_starts=config.sac_learning_starts // pieces.horizon,
-                                buffer_size=skill_steps + config.n_envs, gradient_steps=-1))
     else:
-        model = PPO("MlpPolicy", vec_env, **ppo_kwargs)
-        if config.method == "bc-ppo":
-            clone_from_play_data(model, config, domain)
+        model = make_model(config, vec_env, pieces, tensorboard_log=str(out / "tb"))
     recorder = EpisodeRecorder(out, config.env_steps, config.checkpoint_every, env_steps, episodes)
     start = time.perf_counter()
     callbacks = (CallbackList([recorder, LinearLearningRateDecay(config.learning_rate, recorder)]) if config.anneal_lr
@@ -362,6 +319,66 @@ def train(config: TrainConfig) -> dict:
     print(f"[train] {config.task}/{config.method} seed {config.seed}: eval success {summary['eval_success_rate']:.2f} "
           f"after {summary['env_steps']} env steps ({summary['env_steps_per_second']:.0f} env steps/s)")
     return summary
+
+
+def load_method_pieces(config: TrainConfig, check_dataset: bool = True):
+    """The frozen pre-trained pieces ``config.method`` acts with: (low-level policy, codebook, prior, summary)
+    for the hierarchical methods, the SPiRL skill model for spirl (with ``check_dataset``, checked against the
+    dataset it was trained on, which reads that dataset again), else None."""
+    if config.method == "spirl":
+        return load_skills(config.run_dir, config.domain, check_dataset=check_dataset)
+    return load_pretrained(config.run_dir) if config.method in HIERARCHICAL_METHODS else None
+
+
+def make_model(config: TrainConfig, vec_env: VecEnv, pieces=None, tensorboard_log: str | None = None):
+    """A fresh, untrained ``config.method`` learner on ``vec_env`` (built by :func:`make_vec_env` with ``pieces``).
+
+    Before any RL step its policy is what pre-training alone gives: PTGM's actor is a copy of the goal prior,
+    SPiRL's of the skill prior, bc-ppo's the behaviour-cloned policy; the other methods start at random.
+    """
+    domain = get_domain(config.domain)
+    if config.method == "sac" and not isinstance(vec_env.action_space, gym.spaces.Box):
+        raise PTGMError(f"SAC needs continuous actions; the {domain.name} task has {vec_env.action_space}. "
+                        "Use --method ppo for the flat baseline.")
+    hierarchical = config.method in HIERARCHICAL_METHODS
+    n_steps = config.n_steps or (64 if hierarchical else 256)
+    gamma = config.gamma or (domain.high_level_gamma if hierarchical or config.method == "spirl" else 0.99)
+    common = dict(learning_rate=config.learning_rate, gamma=gamma, seed=config.seed, verbose=0, device="cpu",
+                  tensorboard_log=tensorboard_log)
+    hidden = list(config.hidden or (pieces[2].init_kwargs["hidden"] if config.method in CLUSTER_GOAL_METHODS
+                                    else pieces.prior_hidden if config.method == "spirl" else (256, 256)))
+    net = dict(net_arch=dict(pi=hidden, vf=hidden), activation_fn=torch.nn.ReLU)
+    ppo_kwargs = dict(
+        common, n_steps=n_steps,
+        # SB3 warns when a minibatch is larger than the rollout; tiny runs (tests) hit that.
+        batch_size=min(config.batch_size, n_steps * config.n_envs), n_epochs=config.n_epochs,
+        ent_coef=config.ent_coef, target_kl=config.target_kl or None, policy_kwargs=net,
+    )
+    sac_kwargs = dict(common, batch_size=256, learning_starts=config.sac_learning_starts,
+                      policy_kwargs=dict(net_arch=dict(pi=hidden, qf=hidden)))
+    if config.method == "ptgm-sac":  # counts, learning starts and the buffer are in high-level steps
+        return GoalSAC("MlpPolicy", vec_env, prior=pieces[2], target_divergence=config.target_divergence,
+                       init_from_prior=config.init_from_prior, batch_size=256,
+                       learning_starts=config.sac_learning_starts // config.k,
+                       buffer_size=config.env_steps // config.k + config.n_envs, policy_kwargs=dict(net_arch=hidden),
+                       **common)
+    if hierarchical:
+        use_prior = config.method == "ptgm"
+        return PTGMPPO("MlpPolicy", vec_env, prior=pieces[2] if use_prior else None,
+                       kl_coef=config.kl_coef if use_prior else 0.0,
+                       init_from_prior=use_prior and config.init_from_prior, **ppo_kwargs)
+    if config.method == "sac":
+        return SAC("MlpPolicy", vec_env, **sac_kwargs)
+    if config.method == "spirl":  # learning starts and the buffer count skill steps, one update per skill step
+        skill_steps = config.env_steps // pieces.horizon
+        return SpirlSAC("MlpPolicy", vec_env, skills=pieces, init_from_prior=config.init_from_prior,
+                        target_divergence=config.target_divergence,
+                        **dict(sac_kwargs, learning_starts=config.sac_learning_starts // pieces.horizon,
+                               buffer_size=skill_steps + config.n_envs, gradient_steps=-1))
+    model = PPO("MlpPolicy", vec_env, **ppo_kwargs)
+    if config.method == "bc-ppo":
+        clone_from_play_data(model, config, domain)
+    return model
 
 
 def load_trained_model(config: TrainConfig, path: Path, pieces=None, env: VecEnv | None = None):

@@ -1,0 +1,118 @@
+"""What each method's policy does before any RL: pre-training alone, evaluated on the task.
+
+    python benchmarks/pretrained_alone.py                                   # Kitchen, runs/kitchen (50 goals)
+    python benchmarks/pretrained_alone.py --run-dir runs/kitchen-n200 --methods ptgm ptgm-no-prior \\
+        --out results/kitchen-n200/pretrained_alone.md                      # 200 goals (no SPiRL skills there)
+    python benchmarks/pretrained_alone.py --domain crafter --run-dir runs/crafter --task collect_stone
+
+Every learner of `ptgm train` starts from what pre-training gave it, and this script evaluates
+exactly that starting policy (`ptgm.hrl.train.make_model`, no environment step of RL):
+
+- ``ptgm``: the high-level actor is a copy of the goal prior, so it picks goals as the prior
+  does, and the frozen low-level policy reaches them;
+- ``ptgm-no-prior``: a freshly initialised actor over the same cluster goals (nearly uniform);
+- ``spirl``: the actor is a copy of SPiRL's skill prior p(z|s), decoded into 10 actions each;
+- ``bc-ppo``: the flat policy behaviour-cloned on the play data;
+- ``sac`` / ``ppo``: a freshly initialised flat policy (the random control).
+
+So it separates what the pre-trained pieces hold from what RL makes of them: if a method's RL
+ends below its own starting point, the RL lost what pre-training gave. Each policy is evaluated
+on the same episodes as the benchmark's final evaluation (`ptgm train`'s evaluation seeds),
+sampling its actions and with its most likely action. Writes a Markdown table (with this
+command) and a JSON file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ptgm.bench import mean_std
+from ptgm.domains import get_domain
+from ptgm.hrl.train import TrainConfig, evaluate_model, load_method_pieces, make_model, make_vec_env
+from ptgm.utils import PTGMError, atomic_write_bytes, atomic_write_json, seed_everything
+
+#: The methods compared by default, per domain: each's pre-trained start and the random control.
+DEFAULT_METHODS = {"kitchen": ["ptgm", "ptgm-no-prior", "spirl", "sac"],
+                   "crafter": ["ptgm", "ptgm-no-prior", "bc-ppo", "ppo"]}
+
+#: What acts in each method's starting policy, for the table.
+STARTS = {"ptgm": "goal prior → low-level policy", "ptgm-no-prior": "untrained actor over the goals → low-level policy",
+          "ptgm-sac": "goal prior → low-level policy", "ptgm-no-cluster": "untrained continuous-goal actor",
+          "spirl": "skill prior → skill decoder", "bc-ppo": "behaviour-cloned flat policy",
+          "sac": "untrained flat policy", "ppo": "untrained flat policy"}
+
+
+def evaluate_start(config: TrainConfig, episodes: int, deterministic: bool) -> dict:
+    """The evaluation of ``config.method``'s policy as built, before any RL."""
+    seed_everything(config.seed)
+    pieces = load_method_pieces(config)
+    vec_env = make_vec_env(config, pieces)
+    model = make_model(config, vec_env, pieces)
+    vec_env.close()
+    return evaluate_model(config, model, pieces, episodes=episodes, deterministic=deterministic)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--domain", default="kitchen")
+    parser.add_argument("--run-dir", default="", help="run directory with the pre-trained pieces (default: runs/DOMAIN)")
+    parser.add_argument("--task", default="", help="task (default: the domain's)")
+    parser.add_argument("--methods", nargs="+", default=None, help="methods of `ptgm train` (default: per domain)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0],
+                        help="training seeds: their initialisation and their evaluation episodes")
+    parser.add_argument("--episodes", type=int, default=50, help="evaluation episodes per seed and mode")
+    parser.add_argument("--out", default="", help="Markdown table; JSON beside it (default: "
+                                                  "results/DOMAIN/pretrained_alone.md)")
+    args = parser.parse_args()
+    domain = get_domain(args.domain)
+    run_dir = args.run_dir or f"runs/{args.domain}"
+    methods = args.methods or DEFAULT_METHODS.get(args.domain, ["ptgm", "ptgm-no-prior"])
+    out = Path(args.out or f"results/{args.domain}/pretrained_alone.md")
+    rows, start = [], time.perf_counter()
+    for method in methods:
+        for deterministic in (False, True):
+            results = []
+            for seed in args.seeds:
+                config = TrainConfig(run_dir=run_dir, domain=args.domain, task=args.task, method=method, seed=seed)
+                try:
+                    results.append(evaluate_start(config, args.episodes, deterministic))
+                except PTGMError as error:
+                    raise SystemExit(f"{method}: {error}") from error
+                print(f"{method:14s} seed {seed} {'most likely' if deterministic else 'sampled':11s} "
+                      f"score {results[-1]['mean_return']:.2f}  success {results[-1]['success_rate']:.2f}", flush=True)
+            rows.append({"method": method, "deterministic": deterministic, "task": config.task, "runs": results})
+    elapsed = time.perf_counter() - start
+    score = "subtasks completed" if domain.score == "return" else "success rate"
+    value = "mean_return" if domain.score == "return" else "success_rate"
+    subtasks = sorted({name for row in rows for r in row["runs"] for name in r.get("subtask_rates", {})})
+    lines = [f"# {args.domain} `{rows[0]['task']}`: each method's policy before any RL", "",
+             f"Command: `python {shlex.join(sys.argv)}`", "",
+             f"Pre-trained pieces from `{run_dir}`. {args.episodes} episodes per seed (seeds "
+             f"{', '.join(map(str, args.seeds))}), on the final evaluation's episodes of `ptgm train`; the policy "
+             f"samples its actions, or takes its most likely one. Score: {score} (mean ± std over seeds when several). "
+             f"{elapsed:.0f} s in all.", "",
+             f"| method | what acts | actions | {score} | best episode |" + "".join(f" {n} |" for n in subtasks),
+             "|---|---|---|---|---|" + "---|" * len(subtasks)]
+    for row in rows:
+        runs = row["runs"]
+        scores = [r[value] for r in runs]
+        lines.append(f"| {row['method']} | {STARTS.get(row['method'], '')} | "
+                     f"{'most likely' if row['deterministic'] else 'sampled'} | "
+                     f"{mean_std(scores) if len(scores) > 1 else f'{scores[0]:.2f}'} | "
+                     f"{max(r['best_return'] for r in runs):g} |" + "".join(
+                         f" {np.mean([r.get('subtask_rates', {}).get(n, 0.0) for r in runs]):.2f} |" for n in subtasks))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out, ("\n".join(lines) + "\n").encode())
+    atomic_write_json(out.with_suffix(".json"), {"run_dir": run_dir, "domain": args.domain, "seeds": args.seeds,
+                                                 "episodes": args.episodes, "rows": rows, "seconds": elapsed})
+    print("\n".join(lines) + f"\nwrote {out} and {out.with_suffix('.json')}")
+
+
+if __name__ == "__main__":
+    main()
