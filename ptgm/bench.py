@@ -212,7 +212,7 @@ def _pretrain_stages(config: BenchConfig) -> dict:
                         f"the data and low-level policy: --run-dir {config.run_dir}-n{config.n_clusters} "
                         f"--share-from {config.run_dir}.")
     prior = train_prior(PriorConfig(steps=config.prior_steps, **common))
-    stages = {"data": data, "lowlevel": low, "prior": prior}
+    stages = {"data": data, "lowlevel": low, "prior": prior, "fingerprint": codebook["fingerprint"]}
     if "spirl" in config.methods and not config.summarize_only:  # SPiRL's skills and skill prior, same data
         stages["spirl"] = train_spirl(SpirlConfig(**common))
     return stages
@@ -249,6 +249,8 @@ def bench(config: BenchConfig) -> dict:
         pretrained = finished_pretraining(config)
     else:
         pretrained = _pretrain_stages(config)
+    if recorded or carried:
+        check_same_pieces(config, pretrained)
     failed = []
     with ThreadPoolExecutor(config.parallel) as pool, tqdm(total=len(jobs), desc="bench runs", unit="run") as bar:
         for job, code in zip(jobs, pool.map(lambda j: _train_process(config, *j), jobs)):
@@ -356,6 +358,37 @@ def recorded_pretraining(config: BenchConfig) -> dict | None:
     return record["pretrained"]
 
 
+def check_same_pieces(config: BenchConfig, pretrained: dict) -> None:
+    """Stop when the results folder records runs trained on other pre-trained pieces than the run directory's.
+
+    Counting those runs, or writing this benchmark's summary over them, would mix runs of two datasets under
+    one header. Pieces are the same when their dataset fingerprints agree (records made before the fingerprint
+    was kept: when their datasets have as many episodes and transitions). A record older than the pre-training
+    numbers cannot be checked; that is said, and its runs count on the settings alone.
+    """
+    record = json.loads((Path(config.out) / "summary.json").read_text())
+    theirs = record.get("pretrained")
+    if theirs is None:
+        print(f"[bench] {config.out}/summary.json predates the record of pre-trained pieces: it cannot be checked "
+              f"that its runs used the pieces in {config.run_dir}")
+        return
+    if theirs.get("fingerprint") and pretrained.get("fingerprint"):
+        same = theirs["fingerprint"] == pretrained["fingerprint"]
+    else:
+        same = all(theirs["data"][key] == pretrained["data"][key] for key in ("episodes", "transitions"))
+    if not same:
+        raise PTGMError(f"{config.out} records runs trained on other pre-trained pieces ({_pieces(theirs)}) than "
+                        f"{config.run_dir} holds ({_pieces(pretrained)}); they cannot be counted or summarised "
+                        f"with it. Give this benchmark its own --out (e.g. --out {_other_out(config)}), or the "
+                        "--run-dir those runs were trained with.")
+
+
+def _pieces(pretrained: dict) -> str:
+    data = pretrained["data"]
+    return (f"dataset {pretrained.get('fingerprint') or 'fingerprint not recorded'}, {data['episodes']} episodes, "
+            f"{data['transitions']} transitions")
+
+
 def finished_pretraining(config: BenchConfig) -> dict:
     """The summaries of the run directory's finished pre-training stages, for ``--summarize-only``."""
     stages = {stage: stage_done(Path(config.run_dir) / stage) for stage in ("data", "lowlevel", "prior")}
@@ -365,7 +398,9 @@ def finished_pretraining(config: BenchConfig) -> dict:
                         f"stage and {config.out}/summary.json records no pre-training of this benchmark's settings "
                         "to take the summary's numbers from. Run the same command without --summarize-only to "
                         "pre-train and train, or give the --run-dir and --out the benchmark was run with.")
-    return {stage: done["summary"] for stage, done in stages.items()}
+    codebook = stage_done(Path(config.run_dir) / "codebook")
+    return {**{stage: done["summary"] for stage, done in stages.items()},
+            "fingerprint": codebook["summary"].get("fingerprint") if codebook else None}
 
 
 def collect_results(config: BenchConfig, score: str, recorded: dict | None = None) -> list[dict]:
@@ -440,7 +475,7 @@ def write_results(config: BenchConfig, score: str, pretrained: dict, results: li
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config).items()},
         "runs": [{k: v for k, v in r.items() if k not in ("curve", "episodes")} for r in [*results, *carried]],
         # What the summary's header reports, so that a fresh clone can write it again without pre-training.
-        "pretrained": {stage: pretrained[stage] for stage in ("data", "lowlevel", "prior")}})
+        "pretrained": {key: pretrained.get(key) for key in ("data", "lowlevel", "prior", "fingerprint")}})
     table = summary_markdown(config, score, pretrained, results)
     atomic_write_bytes(out / "summary.md", table.encode())
     print("\n" + table + f"\nResults in {out}/")

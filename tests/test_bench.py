@@ -223,6 +223,37 @@ def test_runs_recorded_in_the_results_count_when_their_directories_are_gone(tiny
     assert not run.exists()
 
 
+
+def test_runs_recorded_from_other_pretrained_pieces_are_not_mixed_in(tiny_run, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "results"
+    config = dict(run_dir=str(tmp_path / "run"), share_from=str(tiny_run), n_clusters=8, methods=("ptgm",), seeds=1,
+                  env_steps=200, eval_episodes=1, window=1, out=str(out))
+    bench(BenchConfig(**config))
+    record = json.loads((out / "summary.json").read_text())
+    codebook = json.loads((tiny_run / "codebook" / "DONE.json").read_text())["summary"]
+    assert record["pretrained"]["fingerprint"] == codebook["fingerprint"]  # the pieces' dataset, recorded
+    shutil.rmtree(tmp_path / "run" / "rl")  # the run directory keeps its pieces, not the recorded runs
+    summarize = BenchConfig(**{**config, "summarize_only": True})
+    for change in ("fingerprint", "episodes"):  # another dataset; records from before the fingerprint: by its size
+        other = json.loads(json.dumps(record))
+        if change == "fingerprint":
+            other["pretrained"]["fingerprint"] = "another-dataset"
+        else:
+            other["pretrained"]["fingerprint"] = None
+            other["pretrained"]["data"]["episodes"] += 1
+        (out / "summary.json").write_text(json.dumps(other))
+        with pytest.raises(PTGMError, match="other pre-trained pieces.*own --out"):
+            bench(summarize)
+        assert json.loads((out / "summary.json").read_text()) == other  # the record is left as it was
+    # A record from before the pieces were recorded cannot be checked: it says so and counts its runs.
+    del other["pretrained"]
+    (out / "summary.json").write_text(json.dumps(other))
+    bench(summarize)
+    assert "cannot be checked" in capsys.readouterr().out
+    assert len(json.loads((out / "summary.json").read_text())["runs"]) == 1
+
 def test_compare_sets_the_sweeps_side_by_side(tiny_run, tmp_path):
     from ptgm.compare import CompareConfig, compare
 
