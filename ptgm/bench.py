@@ -241,16 +241,18 @@ def bench(config: BenchConfig) -> dict:
         print(f"[bench] {len(recorded)} finished run(s) recorded in {config.out}/summary.json count as done: "
               + ", ".join("/".join(map(str, key)) for key in recorded))
     jobs = [] if config.summarize_only else [job for job in selection if job not in recorded]
-    pretrained = recorded_pretraining(config) if not jobs else None
-    if pretrained is not None:
-        print(f"[bench] nothing to train and no pre-trained pieces in {config.run_dir}: the summary takes their "
-              f"numbers from {config.out}/summary.json")
-    elif config.summarize_only:  # summarising trains nothing, not even a missing pre-training stage
-        pretrained = finished_pretraining(config)
+    record = benchmark_record(config)
+    if not jobs and record is not None and not any(_run_started(config, *key) for key in selection):
+        # Every run shown comes from the results folder's record, so the numbers of its pieces come from there
+        # too (none in records older than them), not from whatever pieces the run directory holds now.
+        pretrained = record.get("pretrained")
+        print(f"[bench] nothing to train and no run of this benchmark in {config.run_dir}: the summary takes the "
+              f"pre-training numbers from {config.out}/summary.json" + ("" if pretrained else ", which has none"))
     else:
-        pretrained = _pretrain_stages(config)
-    if recorded or carried:
-        check_same_pieces(config, pretrained)
+        # Summarising trains nothing, not even a missing pre-training stage.
+        pretrained = finished_pretraining(config) if config.summarize_only else _pretrain_stages(config)
+        if recorded or carried:
+            check_same_pieces(config, pretrained)
     failed = []
     with ThreadPoolExecutor(config.parallel) as pool, tqdm(total=len(jobs), desc="bench runs", unit="run") as bar:
         for job, code in zip(jobs, pool.map(lambda j: _train_process(config, *j), jobs)):
@@ -346,16 +348,13 @@ def recorded_runs(config: BenchConfig) -> dict[tuple[str, str, int], dict]:
     return runs
 
 
-def recorded_pretraining(config: BenchConfig) -> dict | None:
-    """The pre-training summaries (data, low-level policy, prior) the results folder records, when the run
-    directory has no finished pieces of its own (a fresh clone) and the record is this benchmark's; else None."""
-    summary = Path(config.out) / "summary.json"
-    if (Path(config.run_dir) / "prior" / "DONE.json").exists() or not summary.exists():
+def benchmark_record(config: BenchConfig) -> dict | None:
+    """The results folder's record (``summary.json``) when it is of a benchmark with these settings, else None."""
+    path = Path(config.out) / "summary.json"
+    if not path.exists():
         return None
-    record = json.loads(summary.read_text())
-    if "pretrained" not in record or _other_settings(config, record):
-        return None
-    return record["pretrained"]
+    record = json.loads(path.read_text())
+    return None if _other_settings(config, record) else record
 
 
 def check_same_pieces(config: BenchConfig, pretrained: dict) -> None:
@@ -439,7 +438,7 @@ def collect_results(config: BenchConfig, score: str, recorded: dict | None = Non
     return results
 
 
-def write_results(config: BenchConfig, score: str, pretrained: dict, results: list[dict],
+def write_results(config: BenchConfig, score: str, pretrained: dict | None, results: list[dict],
                   carried: list[dict] = ()) -> None:
     """Curves, summary, plots and pictures of ``results`` into the results folder; ``carried``: recorded runs
     outside this benchmark's selection, kept in ``curves.csv`` and ``summary.json`` but left out of the tables."""
@@ -475,27 +474,37 @@ def write_results(config: BenchConfig, score: str, pretrained: dict, results: li
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config).items()},
         "runs": [{k: v for k, v in r.items() if k not in ("curve", "episodes")} for r in [*results, *carried]],
         # What the summary's header reports, so that a fresh clone can write it again without pre-training.
-        "pretrained": {key: pretrained.get(key) for key in ("data", "lowlevel", "prior", "fingerprint")}})
+        "pretrained": None if pretrained is None else {
+            key: pretrained.get(key) for key in ("data", "lowlevel", "prior", "fingerprint")}})
     table = summary_markdown(config, score, pretrained, results)
     atomic_write_bytes(out / "summary.md", table.encode())
     print("\n" + table + f"\nResults in {out}/")
 
 
-def summary_markdown(config: BenchConfig, score: str, pretrained: dict, results: list[dict]) -> str:
+def pretraining_markdown(pretrained: dict | None) -> list[str]:
+    """The summary's lines on the pre-trained pieces (dataset, low-level policy, goal prior)."""
+    if pretrained is None:
+        return ["- pre-trained pieces: their numbers are not in this results folder's record, which was made "
+                "before it kept them"]
     data, low, prior = pretrained["data"], pretrained["lowlevel"], pretrained["prior"]
     reach = low["goal_reaching"]
     accuracy = ("held-out action accuracy", low["val_action_accuracy"]) if "val_action_accuracy" in low else (
         "held-out action MSE", low["val_action_mse"])
-    name = "success" if score == "success" else "return"
-    lines = [
-        f"# {config.domain}: {', '.join(config.methods)}", "",
-        f"Command: `{invoked_command('bench')}`", "",
+    return [
         f"- dataset: {data['episodes']} episodes, {data['transitions']} transitions of scripted play",
         f"- low-level policy: {accuracy[0]} {accuracy[1]:.3f}; goal-reaching test {reach['success_rate']:.2f} with "
         f"the true goal vs {reach['control_success_rate']:.2f} with a shuffled goal ({reach['trials']} trials, "
         f"horizon {reach['horizon']})",
         f"- goal prior: held-out accuracy {prior['val_accuracy']:.3f} (top-5 {prior['val_top5_accuracy']:.3f}) over "
-        f"{prior['n_goals']} goals", "",
+        f"{prior['n_goals']} goals"]
+
+
+def summary_markdown(config: BenchConfig, score: str, pretrained: dict | None, results: list[dict]) -> str:
+    name = "success" if score == "success" else "return"
+    lines = [
+        f"# {config.domain}: {', '.join(config.methods)}", "",
+        f"Command: `{invoked_command('bench')}`", "",
+        *pretraining_markdown(pretrained), "",
         f"Final evaluation: {config.eval_episodes} episodes per run with the trained (stochastic) policy. Training "
         f"{name} is the mean over the last {config.window} training episodes; \"first\" is that over each run's "
         f"first {config.window} episodes; AUC is the mean training {name} over the env-step budget; the threshold "

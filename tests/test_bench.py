@@ -213,13 +213,16 @@ def test_runs_recorded_in_the_results_count_when_their_directories_are_gone(tiny
     (out / "summary.json").write_text(json.dumps(record))
     bench(BenchConfig(**{**config, "summarize_only": True}))
     assert json.loads((out / "summary.json").read_text())["runs"] == []
-    # A record older than the pre-training numbers, without the run directory: summarising says so and
-    # trains nothing (it once generated a whole play dataset instead).
+    # A record older than the pre-training numbers, without the run directory: its summary says their numbers
+    # are not recorded, and nothing is trained (it once generated a whole play dataset instead).
     record = json.loads((out / "summary.json").read_text())
     del record["pretrained"]
     (out / "summary.json").write_text(json.dumps(record))
+    bench(BenchConfig(**{**config, "summarize_only": True}))
+    assert not run.exists() and "made before it kept them" in (out / "summary.md").read_text()
+    # With no record and no pieces, summarising names the missing stages.
     with pytest.raises(PTGMError, match="--summarize-only trains nothing.*data, lowlevel, prior"):
-        bench(BenchConfig(**{**config, "summarize_only": True}))
+        bench(BenchConfig(**{**config, "out": str(tmp_path / "elsewhere"), "summarize_only": True}))
     assert not run.exists()
 
 
@@ -235,7 +238,7 @@ def test_runs_recorded_from_other_pretrained_pieces_are_not_mixed_in(tiny_run, t
     codebook = json.loads((tiny_run / "codebook" / "DONE.json").read_text())["summary"]
     assert record["pretrained"]["fingerprint"] == codebook["fingerprint"]  # the pieces' dataset, recorded
     shutil.rmtree(tmp_path / "run" / "rl")  # the run directory keeps its pieces, not the recorded runs
-    summarize = BenchConfig(**{**config, "summarize_only": True})
+    more = BenchConfig(**{**config, "seeds": 2})  # seed 1 is trained with the run directory's pieces
     for change in ("fingerprint", "episodes"):  # another dataset; records from before the fingerprint: by its size
         other = json.loads(json.dumps(record))
         if change == "fingerprint":
@@ -245,14 +248,25 @@ def test_runs_recorded_from_other_pretrained_pieces_are_not_mixed_in(tiny_run, t
             other["pretrained"]["data"]["episodes"] += 1
         (out / "summary.json").write_text(json.dumps(other))
         with pytest.raises(PTGMError, match="other pre-trained pieces.*own --out"):
-            bench(summarize)
+            bench(more)
         assert json.loads((out / "summary.json").read_text()) == other  # the record is left as it was
-    # A record from before the pieces were recorded cannot be checked: it says so and counts its runs.
+        assert not (tmp_path / "run" / "rl").exists()  # and nothing was trained beside it
+    # A record from before the pieces were recorded, summarised alone: its summary says their numbers are not
+    # recorded, rather than giving those of the pieces the run directory holds now (which may be others).
     del other["pretrained"]
     (out / "summary.json").write_text(json.dumps(other))
-    bench(summarize)
-    assert "cannot be checked" in capsys.readouterr().out
+    capsys.readouterr()
+    bench(BenchConfig(**config))  # nothing to train, so not even without --summarize-only
+    assert "which has none" in capsys.readouterr().out
+    table = (out / "summary.md").read_text()
+    assert "made before it kept them" in table and "transitions of scripted play" not in table
     assert len(json.loads((out / "summary.json").read_text())["runs"]) == 1
+    assert not (tmp_path / "run" / "rl").exists()
+    # Trained beside new runs, such a record cannot be checked against the pieces: that is said, and it counts.
+    bench(more)
+    assert "cannot be checked" in capsys.readouterr().out
+    assert [run["seed"] for run in json.loads((out / "summary.json").read_text())["runs"]] == [0, 1]
+
 
 def test_compare_sets_the_sweeps_side_by_side(tiny_run, tmp_path):
     from ptgm.compare import CompareConfig, compare
