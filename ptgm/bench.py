@@ -65,7 +65,8 @@ class BenchConfig:
     methods: tuple[str, ...] = field(default=(), metadata={
         "help": f"methods, of {', '.join(METHODS)} (empty: the domain's, Crafter ptgm ppo, Kitchen ptgm spirl sac)"})
     seeds: int = field(default=3, metadata={"help": "seeds per (task, method): 0 .. seeds-1"})
-    env_steps: int = field(default=100_000, metadata={"help": "environment-step budget of every run"})
+    env_steps: int = field(default=100_000, metadata={"help": "environment-step budget of every run",
+                                                      "aliases": ("--steps",)})
     transitions: int = field(default=0, metadata={"help": "play dataset size (0: the domain's default)"})
     pretrain_steps: int = field(default=30_000, metadata={"help": "low-level policy gradient steps"})
     n_clusters: int = field(default=0, metadata={"help": "number of cluster goals (0: the domain's, Crafter 64, "

@@ -18,18 +18,18 @@ from ptgm.utils import PTGMError
 def _add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        flag = "--" + f.name.replace("_", "-")
+        flags = ["--" + f.name.replace("_", "-"), *f.metadata.get("aliases", ())]  # the first names the field
         kind = hints[f.name]
         default = _field_default(f)
         help_text = f.metadata.get("help", "") + f" (default: {default})"
         if kind is bool or kind == (bool | None):  # None: the flag was not given (a default decides later)
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
+            parser.add_argument(*flags, action=argparse.BooleanOptionalAction, default=default, help=help_text)
         elif typing.get_origin(kind) is tuple:
             inner = typing.get_args(kind)[0]
-            parser.add_argument(flag, type=inner, nargs="+", default=default, help=help_text)
+            parser.add_argument(*flags, type=inner, nargs="+", default=default, help=help_text)
         else:  # `float | None` and the like: parse as the non-None type; None means "not given"
             inner = [t for t in typing.get_args(kind) if t is not type(None)] or [kind]
-            parser.add_argument(flag, type=inner[0], default=default, help=help_text)
+            parser.add_argument(*flags, type=inner[0], default=default, help=help_text)
 
 
 def _field_default(f: dataclasses.Field):

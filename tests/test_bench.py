@@ -94,6 +94,15 @@ def test_bench_config_checks_names_and_fills_domain_defaults():
         BenchConfig(methods=("ptgm", "dqn"))
     with pytest.raises(ValueError, match="collect_woood"):
         BenchConfig(tasks=("collect_woood",))
+    # `--steps` (the name for the budget) is `--env-steps`.
+    import argparse
+
+    from ptgm.cli import _add_dataclass_arguments, _config_from_args
+
+    parser = argparse.ArgumentParser()
+    _add_dataclass_arguments(parser, BenchConfig)
+    for flag in ("--steps", "--env-steps"):
+        assert _config_from_args(BenchConfig, parser.parse_args([flag, "500"])).env_steps == 500
 
 
 def test_tiny_bench_runs_every_job_and_reuses_them(tiny_run, tmp_path):
