@@ -213,7 +213,7 @@ def _pretrain_stages(config: BenchConfig) -> dict:
                         f"the data and low-level policy: --run-dir {config.run_dir}-n{config.n_clusters} "
                         f"--share-from {config.run_dir}.")
     prior = train_prior(PriorConfig(steps=config.prior_steps, **common))
-    stages = {"data": data, "lowlevel": low, "prior": prior, "fingerprint": codebook["fingerprint"]}
+    stages = {"data": data, "lowlevel": low, "prior": prior, "fingerprint": codebook.get("fingerprint")}
     if "spirl" in config.methods and not config.summarize_only:  # SPiRL's skills and skill prior, same data
         stages["spirl"] = train_spirl(SpirlConfig(**common))
     return stages
