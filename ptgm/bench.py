@@ -252,8 +252,8 @@ def bench(config: BenchConfig) -> dict:
     else:
         # Summarising trains nothing, not even a missing pre-training stage.
         pretrained = finished_pretraining(config) if config.summarize_only else _pretrain_stages(config)
-        if recorded or carried:
-            check_same_pieces(config, pretrained)
+        if recorded or carried:  # (then the record is this benchmark's)
+            check_same_pieces(config, record, pretrained)
     failed = []
     with ThreadPoolExecutor(config.parallel) as pool, tqdm(total=len(jobs), desc="bench runs", unit="run") as bar:
         for job, code in zip(jobs, pool.map(lambda j: _train_process(config, *j), jobs)):
@@ -358,15 +358,15 @@ def benchmark_record(config: BenchConfig) -> dict | None:
     return None if _other_settings(config, record) else record
 
 
-def check_same_pieces(config: BenchConfig, pretrained: dict) -> None:
-    """Stop when the results folder records runs trained on other pre-trained pieces than the run directory's.
+def check_same_pieces(config: BenchConfig, record: dict, pretrained: dict) -> None:
+    """Stop when the results folder's ``record`` holds runs trained on other pre-trained pieces than the run
+    directory's (``pretrained``).
 
     Counting those runs, or writing this benchmark's summary over them, would mix runs of two datasets under
     one header. Pieces are the same when their dataset fingerprints agree (records made before the fingerprint
     was kept: when their datasets have as many episodes and transitions). A record older than the pre-training
     numbers cannot be checked; that is said, and its runs count on the settings alone.
     """
-    record = json.loads((Path(config.out) / "summary.json").read_text())
     theirs = record.get("pretrained")
     if theirs is None:
         print(f"[bench] {config.out}/summary.json predates the record of pre-trained pieces: it cannot be checked "
