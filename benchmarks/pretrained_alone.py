@@ -48,14 +48,16 @@ STARTS = {"ptgm": "goal prior → low-level policy", "ptgm-no-prior": "untrained
           "sac": "untrained flat policy", "ppo": "untrained flat policy"}
 
 
-def evaluate_start(config: TrainConfig, episodes: int, deterministic: bool) -> dict:
-    """The evaluation of ``config.method``'s policy as built, before any RL."""
+def evaluate_start(config: TrainConfig, episodes: int) -> dict[bool, dict]:
+    """The evaluations of ``config.method``'s policy as built, before any RL, sampling its actions (False) and
+    with its most likely action (True); the policy is built once for both (bc-ppo's cloning is not cheap)."""
     seed_everything(config.seed)
     pieces = load_method_pieces(config)
     vec_env = make_vec_env(config, pieces)
     model = make_model(config, vec_env, pieces)
     vec_env.close()
-    return evaluate_model(config, model, pieces, episodes=episodes, deterministic=deterministic)
+    return {deterministic: evaluate_model(config, model, pieces, episodes=episodes, deterministic=deterministic)
+            for deterministic in (False, True)}
 
 
 def main() -> None:
@@ -76,17 +78,18 @@ def main() -> None:
     out = Path(args.out or f"results/{args.domain}/pretrained_alone.md")
     rows, start = [], time.perf_counter()
     for method in methods:
-        for deterministic in (False, True):
-            results = []
-            for seed in args.seeds:
-                config = TrainConfig(run_dir=run_dir, domain=args.domain, task=args.task, method=method, seed=seed)
-                try:
-                    results.append(evaluate_start(config, args.episodes, deterministic))
-                except PTGMError as error:
-                    raise SystemExit(f"{method}: {error}") from error
-                print(f"{method:14s} seed {seed} {'most likely' if deterministic else 'sampled':11s} "
-                      f"score {results[-1]['mean_return']:.2f}  success {results[-1]['success_rate']:.2f}", flush=True)
-            rows.append({"method": method, "deterministic": deterministic, "task": config.task, "runs": results})
+        results = {False: [], True: []}
+        for seed in args.seeds:
+            config = TrainConfig(run_dir=run_dir, domain=args.domain, task=args.task, method=method, seed=seed)
+            try:
+                for deterministic, result in evaluate_start(config, args.episodes).items():
+                    results[deterministic].append(result)
+                    print(f"{method:14s} seed {seed} {'most likely' if deterministic else 'sampled':11s} "
+                          f"score {result['mean_return']:.2f}  success {result['success_rate']:.2f}", flush=True)
+            except PTGMError as error:
+                raise SystemExit(f"{method}: {error}") from error
+        rows += [{"method": method, "deterministic": deterministic, "task": config.task, "runs": runs}
+                 for deterministic, runs in results.items()]
     elapsed = time.perf_counter() - start
     score = "subtasks completed" if domain.score == "return" else "success rate"
     value = "mean_return" if domain.score == "return" else "success_rate"
