@@ -50,6 +50,7 @@ from ptgm.utils import (
     config_dict,
     fill_domain_defaults,
     invoked_command,
+    recorded_settings,
     stage_done,
 )
 
@@ -80,6 +81,8 @@ class BenchConfig:
         "help": "every run decays its learning rate linearly to 0 over the budget (`ptgm train --anneal-lr`)"})
     ent_coef: float = field(default=0.01, metadata={
         "help": "PPO entropy bonus of every PPO-based run (`ptgm train --ent-coef`; SAC tunes its own)"})
+    normalize_advantage: bool = field(default=True, metadata={
+        "help": "every PPO-based run standardises its minibatch advantages (`ptgm train --no-normalize-advantage`)"})
     kl_coef: float = field(default=0.01, metadata={
         "help": "α, the weight of KL(prior ‖ policy) in PTGM's reward, of every ptgm run (`ptgm train --kl-coef`)"})
     share_from: str = field(default="", metadata={
@@ -274,7 +277,8 @@ def _train_config(config: BenchConfig, task: str, method: str, seed: int) -> Tra
     """The settings `ptgm bench` trains (task, method, seed) with (`_train_process` passes them on as flags)."""
     return TrainConfig(run_dir=config.run_dir, domain=config.domain, task=task, method=method, seed=seed,
                        env_steps=config.env_steps, k=config.k, gamma=config.gamma, anneal_lr=config.anneal_lr,
-                       ent_coef=config.ent_coef, kl_coef=config.kl_coef, eval_episodes=config.eval_episodes,
+                       ent_coef=config.ent_coef, kl_coef=config.kl_coef, normalize_advantage=config.normalize_advantage,
+                       eval_episodes=config.eval_episodes,
                        resume=True)
 
 
@@ -287,10 +291,10 @@ def _run_started(config: BenchConfig, task: str, method: str, seed: int) -> bool
 #: steps the same environments in other processes, e.g. to finish a run sooner on cores freed by others).
 _LAUNCH_SETTINGS = ("run_dir", "resume", "force", "subproc")
 #: Benchmark settings a recorded run must share with the benchmark now to count in it.
-_RECORD_SETTINGS = ("domain", "env_steps", "k", "gamma", "anneal_lr", "ent_coef", "kl_coef", "eval_episodes",
-                    "n_clusters", "transitions", "pretrain_steps", "prior_steps", "share_from")
+_RECORD_SETTINGS = ("domain", "env_steps", "k", "gamma", "anneal_lr", "ent_coef", "kl_coef", "normalize_advantage",
+                    "eval_episodes", "n_clusters", "transitions", "pretrain_steps", "prior_steps", "share_from")
 #: What a results record made before a benchmark setting existed was run with.
-RECORD_DEFAULTS = {"gamma": 0.0, "anneal_lr": False, "ent_coef": 0.01, "kl_coef": 0.01}
+RECORD_DEFAULTS = {"gamma": 0.0, "anneal_lr": False, "ent_coef": 0.01, "kl_coef": 0.01, "normalize_advantage": True}
 
 
 def _other_settings(config: BenchConfig, record: dict) -> dict:
@@ -338,9 +342,9 @@ def recorded_runs(config: BenchConfig) -> dict[tuple[str, str, int], dict]:
             print(f"[bench] {'/'.join(map(str, key))} in {out} has no recorded training settings; it counts on "
                   "the benchmark's settings alone")
         else:
-            now = config_dict(_train_config(config, *key))
-            changed = [name for name, value in now.items()
-                       if name not in _LAUNCH_SETTINGS and run["config"].get(name) != value]
+            train_config = _train_config(config, *key)
+            now, then = config_dict(train_config), recorded_settings(run["config"], train_config)
+            changed = [name for name, value in now.items() if name not in _LAUNCH_SETTINGS and then.get(name) != value]
             if changed:
                 print(f"[bench] {'/'.join(map(str, key))} in {out} was trained with other settings "
                       f"({', '.join(changed)}); it is not counted (a benchmark of it trains it again)")

@@ -144,6 +144,17 @@ def config_dict(config: Any) -> dict:
     return json.loads(json.dumps(dataclasses.asdict(config), default=_json_default))
 
 
+def recorded_settings(recorded: dict, config: Any) -> dict:
+    """Settings recorded for a stage (its ``DONE.json`` config), completed for comparison with ``config``.
+
+    A setting added to ``config``'s class after the stage ran is absent from the record; the stage ran with
+    what that setting's default does, so the default stands in for it.
+    """
+    added = {f.name: f.default for f in dataclasses.fields(config)
+             if f.name not in recorded and f.default is not dataclasses.MISSING}
+    return {**json.loads(json.dumps(added, default=_json_default)), **recorded}
+
+
 def stage_done(directory: Path) -> dict | None:
     """The summary a finished stage left in ``DONE.json``, or None."""
     marker = Path(directory) / "DONE.json"
@@ -174,10 +185,10 @@ def prepare_stage(directory: Path, config: Any, force: bool, resume: bool, name:
             "Use another --run-dir (the default is runs/DOMAIN)."
         )
     if done is not None and not force:
-        new = config_dict(config)
-        changed = sorted(k for k in new if done["config"].get(k) != new[k]
+        new, old = config_dict(config), recorded_settings(done["config"], config)
+        changed = sorted(k for k in new if old.get(k) != new[k]
                          # The same run directory, written once relative and once absolute, is no change.
-                         and not (k == "run_dir" and Path(done["config"][k]).resolve() == Path(new[k]).resolve()))
+                         and not (k == "run_dir" and Path(old[k]).resolve() == Path(new[k]).resolve()))
         if changed:
             print(f"[{name}] note: reusing the finished stage in {directory}, whose settings differ in "
                   f"{', '.join(changed)}; pass --force to redo it with the new settings.")

@@ -137,7 +137,7 @@ def test_cluster_count_ablation_shares_the_pre_training(tiny_run, tmp_path):
     run = tmp_path / "n4"
     bench(BenchConfig(run_dir=str(run), share_from=str(tiny_run), n_clusters=4, prior_steps=50, methods=("ptgm",),
                       seeds=1, env_steps=200, eval_episodes=1, window=1, k=5, gamma=0.9, anneal_lr=True,
-                      ent_coef=0.02, kl_coef=0.05, out=str(tmp_path / "out")))
+                      ent_coef=0.02, kl_coef=0.05, normalize_advantage=False, out=str(tmp_path / "out")))
     # Data and low-level policy are the tiny run's; the 4-goal codebook and its prior are new.
     assert (run / "data").is_symlink() and (run / "lowlevel").is_symlink()
     assert not (run / "codebook").is_symlink()
@@ -145,6 +145,7 @@ def test_cluster_count_ablation_shares_the_pre_training(tiny_run, tmp_path):
     done = json.loads((run / "rl" / "collect_wood" / "ptgm-seed0" / "DONE.json").read_text())
     assert done["config"]["k"] == 5 and done["config"]["gamma"] == 0.9 and done["config"]["anneal_lr"]
     assert done["config"]["ent_coef"] == 0.02 and done["config"]["kl_coef"] == 0.05
+    assert done["config"]["normalize_advantage"] is False
     # Another goal count in a run directory that has a codebook is refused, not recorded under the wrong count.
     with pytest.raises(PTGMError, match="holds a codebook of 4 goals, not the 6 asked for"):
         bench(BenchConfig(run_dir=str(run), n_clusters=6, methods=("ptgm",), seeds=1, env_steps=200,
@@ -212,6 +213,12 @@ def test_runs_recorded_in_the_results_count_when_their_directories_are_gone(tiny
     assert len(json.loads((out / "summary.json").read_text())["runs"]) == 1
     with pytest.raises(PTGMError, match="gamma=0.0"):
         bench(BenchConfig(**{**config, "gamma": 0.95, "summarize_only": True}))
+    # A run recorded before a training setting existed ran with that setting's default, and counts.
+    record = json.loads((out / "summary.json").read_text())
+    del record["config"]["normalize_advantage"], record["runs"][0]["config"]["normalize_advantage"]
+    (out / "summary.json").write_text(json.dumps(record))
+    bench(BenchConfig(**{**config, "summarize_only": True}))
+    assert len(json.loads((out / "summary.json").read_text())["runs"]) == 1
     # A run whose environments were stepped in subprocesses counts; one trained under other settings does not.
     record = json.loads((out / "summary.json").read_text())
     record["runs"][0]["config"]["subproc"] = True

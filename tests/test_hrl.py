@@ -350,6 +350,12 @@ def test_make_model_starts_each_method_from_its_pretrained_pieces(tiny_run):
         else:  # PTGM's actor is the prior before any RL, and its reward carries α·KL
             assert torch.allclose(kl, torch.zeros(6), atol=1e-5) and model.kl_coef == 0.01
     assert type(starts["ppo"][0]).__name__ == "PPO" and starts["ppo"][0].num_timesteps == 0
+    assert all(model.normalize_advantage for model, _ in starts.values())  # SB3's default unless turned off
+    config = TrainConfig(run_dir=str(tiny_run), n_envs=1, normalize_advantage=False)
+    pieces = load_method_pieces(config)
+    vec_env = make_vec_env(config, pieces)
+    assert make_model(config, vec_env, pieces).normalize_advantage is False
+    vec_env.close()
 
 
 def test_pretrained_alone_benchmark_evaluates_each_start(tiny_run, tmp_path, monkeypatch):

@@ -48,6 +48,22 @@ def test_finished_stage_is_reused_not_redone(tiny_run):
     assert (tiny_run / "lowlevel" / "DONE.json").read_text() == done
 
 
+def test_a_stage_finished_before_a_setting_existed_is_reused_quietly(tmp_path, capsys):
+    from ptgm.utils import config_dict, mark_stage_done, prepare_stage
+
+    config = TrainConfig(run_dir=str(tmp_path), task="collect_wood")
+    old = {k: v for k, v in config_dict(config).items() if k != "normalize_advantage"}
+    mark_stage_done(tmp_path, config, {"score": 1.0})
+    done = json.loads((tmp_path / "DONE.json").read_text())
+    (tmp_path / "DONE.json").write_text(json.dumps({**done, "config": old}))
+    assert prepare_stage(tmp_path, config, force=False, resume=False, name="train") == {"score": 1.0}
+    assert "already finished" in capsys.readouterr().out
+    # A setting that did change is named.
+    config.normalize_advantage = False
+    prepare_stage(tmp_path, config, force=False, resume=False, name="train")
+    assert "differ in normalize_advantage" in capsys.readouterr().out
+
+
 def test_interrupted_pretraining_resumes_from_its_checkpoint(tiny_run, tmp_path, monkeypatch):
     run = tmp_path / "run"
     shutil.copytree(tiny_run / "data", run / "data")

@@ -80,6 +80,9 @@ class TrainConfig:
     anneal_lr: bool = field(default=False, metadata={
         "help": "decay the learning rate linearly to 0 over the env-step budget (CleanRL's PPO default); on "
                 "Kitchen it did not stop the late drift of long runs (results/README.md)"})
+    normalize_advantage: bool = field(default=True, metadata={
+        "help": "PPO: standardise the advantages of each minibatch (SB3's default); false tests whether this "
+                "lets the KL term alone steer PTGM on a plateau of equal task returns (results/README.md)"})
     n_steps: int = field(default=0, metadata={"help": "PPO rollout length per env (0: 64 high-level / 256 flat)"})
     batch_size: int = field(default=64, metadata={"help": "PPO minibatch size"})
     n_epochs: int = field(default=4, metadata={"help": "PPO epochs per rollout"})
@@ -353,6 +356,7 @@ def make_model(config: TrainConfig, vec_env: VecEnv, pieces=None, tensorboard_lo
         # SB3 warns when a minibatch is larger than the rollout; tiny runs (tests) hit that.
         batch_size=min(config.batch_size, n_steps * config.n_envs), n_epochs=config.n_epochs,
         ent_coef=config.ent_coef, target_kl=config.target_kl or None, policy_kwargs=net,
+        normalize_advantage=config.normalize_advantage,
     )
     sac_kwargs = dict(common, batch_size=256, learning_starts=config.sac_learning_starts,
                       policy_kwargs=dict(net_arch=dict(pi=hidden, qf=hidden)))
