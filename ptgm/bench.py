@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -312,7 +313,7 @@ def _other_out(config: BenchConfig) -> str:
 def recorded_runs(config: BenchConfig) -> dict[tuple[str, str, int], dict]:
     """Finished runs of an earlier benchmark recorded in the results folder, by (task, method, seed).
 
-    Each entry is that run's summary with its episodes (``"episodes"``). Only runs of a benchmark
+    Each entry is that run's summary with its episodes (``"episode_rows"``). Only runs of a benchmark
     with the same settings count, and only those whose recorded training settings (kept since
     results record them) equal what the benchmark would train with now: a run made under other
     defaults is trained again.
@@ -349,7 +350,7 @@ def recorded_runs(config: BenchConfig) -> dict[tuple[str, str, int], dict]:
                 print(f"[bench] {'/'.join(map(str, key))} in {out} was trained with other settings "
                       f"({', '.join(changed)}); it is not counted (a benchmark of it trains it again)")
                 continue
-        runs[key] = {**run, "episodes": episodes.get(key, [])}  # (a short run may end no episode)
+        runs[key] = {**run, "episode_rows": episodes.get(key, [])}  # (a short run may end no episode)
     return runs
 
 
@@ -359,7 +360,11 @@ def benchmark_record(config: BenchConfig) -> dict | None:
     if not path.exists():
         return None
     record = json.loads(path.read_text())
-    return None if _other_settings(config, record) else record
+    if _other_settings(config, record):
+        return None
+    if record.get("pretrained") is None:  # recorded before summary.json kept them: its summary.md has them
+        record["pretrained"] = pretraining_from_markdown(path.with_suffix(".md"))
+    return record
 
 
 def check_same_pieces(config: BenchConfig, record: dict, pretrained: dict) -> None:
@@ -384,7 +389,8 @@ def check_same_pieces(config: BenchConfig, record: dict, pretrained: dict) -> No
         raise PTGMError(f"{config.out} records runs trained on other pre-trained pieces ({_pieces(theirs)}) than "
                         f"{config.run_dir} holds ({_pieces(pretrained)}); they cannot be counted or summarised "
                         f"with it. Give this benchmark its own --out (e.g. --out {_other_out(config)}), or the "
-                        "--run-dir those runs were trained with.")
+                        "--run-dir those runs were trained with (to write this summary again from its record alone, "
+                        "with --summarize-only: a --run-dir that holds no pieces).")
 
 
 def _pieces(pretrained: dict) -> str:
@@ -429,12 +435,12 @@ def collect_results(config: BenchConfig, score: str, recorded: dict | None = Non
                     episodes = read_episodes(directory / "episodes.csv")
                 elif (task, method, seed) in recorded:
                     summary = dict(recorded[(task, method, seed)])
-                    episodes = summary.pop("episodes")
+                    episodes = summary.pop("episode_rows")
                 else:
                     continue
                 steps, values = rolling_score(episodes, score, config.window)
                 summary.update(
-                    task=task, method=method, seed=seed, curve=(steps, values), episodes=episodes,
+                    task=task, method=method, seed=seed, curve=(steps, values), episode_rows=episodes,
                     first_window=float(values[0]) if len(values) else float("nan"),
                     auc=area_under_curve(steps, values, summary["env_steps"]),  # runs in progress: so far
                     steps_to_threshold=steps_to_threshold(steps, values, config.threshold),
@@ -455,7 +461,7 @@ def write_results(config: BenchConfig, score: str, pretrained: dict | None, resu
         writer = csv.DictWriter(f, ["task", "method", "seed", "env_steps", "return", "length", "success"])
         writer.writeheader()
         for r in [*results, *carried]:
-            for row in r["episodes"]:
+            for row in r["episode_rows"]:
                 writer.writerow({"task": r["task"], "method": r["method"], "seed": r["seed"], **row})
     (out / "curves.csv.tmp").replace(out / "curves.csv")
     label = "success rate" if score == "success" else "return"
@@ -477,7 +483,7 @@ def write_results(config: BenchConfig, score: str, pretrained: dict | None, resu
         shutil.copy(run_dir / "data" / "coverage.md", out / "dataset_coverage.md")
     atomic_write_json(out / "summary.json", {
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config).items()},
-        "runs": [{k: v for k, v in r.items() if k not in ("curve", "episodes")} for r in [*results, *carried]],
+        "runs": [{k: v for k, v in r.items() if k not in ("curve", "episode_rows")} for r in [*results, *carried]],
         # What the summary's header reports, so that a fresh clone can write it again without pre-training.
         "pretrained": None if pretrained is None else {
             key: pretrained.get(key) for key in ("data", "lowlevel", "prior", "fingerprint")}})
@@ -502,6 +508,37 @@ def pretraining_markdown(pretrained: dict | None) -> list[str]:
         f"horizon {reach['horizon']})",
         f"- goal prior: held-out accuracy {prior['val_accuracy']:.3f} (top-5 {prior['val_top5_accuracy']:.3f}) over "
         f"{prior['n_goals']} goals"]
+
+
+_PRETRAINING_LINES = (
+    r"- dataset: (?P<episodes>\d+) episodes, (?P<transitions>\d+) transitions of scripted play",
+    r"- low-level policy: held-out action (?P<metric>accuracy|MSE) (?P<value>[\d.]+); goal-reaching test "
+    r"(?P<success_rate>[\d.]+) with the true goal vs (?P<control_success_rate>[\d.]+) with a shuffled goal "
+    r"\((?P<trials>\d+) trials, horizon (?P<horizon>\d+)\)",
+    r"- goal prior: held-out accuracy (?P<val_accuracy>[\d.]+) \(top-5 (?P<val_top5_accuracy>[\d.]+)\) over "
+    r"(?P<n_goals>\d+) goals",
+)
+
+
+def pretraining_from_markdown(summary: Path) -> dict | None:
+    """The pre-training numbers that an older benchmark wrote only into its ``summary.md`` (the inverse of
+    :func:`pretraining_markdown`), or None when it has none. Without a dataset fingerprint; pieces are then
+    compared by dataset size."""
+    text = summary.read_text() if summary.exists() else ""
+    found = [re.search("^" + line + "$", text, re.MULTILINE) for line in _PRETRAINING_LINES]
+    if not all(found):
+        return None
+    data, low, prior = (match.groupdict() for match in found)
+    metric = "val_action_accuracy" if low["metric"] == "accuracy" else "val_action_mse"
+    return {
+        "data": {"episodes": int(data["episodes"]), "transitions": int(data["transitions"])},
+        "lowlevel": {metric: float(low["value"]), "goal_reaching": {
+            "success_rate": float(low["success_rate"]), "control_success_rate": float(low["control_success_rate"]),
+            "trials": int(low["trials"]), "horizon": int(low["horizon"])}},
+        "prior": {"val_accuracy": float(prior["val_accuracy"]), "val_top5_accuracy": float(prior["val_top5_accuracy"]),
+                  "n_goals": int(prior["n_goals"])},
+        "fingerprint": None,
+    }
 
 
 def summary_markdown(config: BenchConfig, score: str, pretrained: dict | None, results: list[dict]) -> str:

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 
 import numpy as np
 import pytest
@@ -10,6 +11,8 @@ from ptgm.bench import (
     BenchConfig,
     area_under_curve,
     bench,
+    pretraining_from_markdown,
+    pretraining_markdown,
     reference_comparison,
     rolling_score,
     steps_to_threshold,
@@ -186,8 +189,9 @@ def test_runs_recorded_in_the_results_count_when_their_directories_are_gone(tiny
     bench(BenchConfig(**config))
     assert not (run / "rl").exists()  # nothing trained again
     again = json.loads((out / "summary.json").read_text())["runs"]
-    assert [(r["seed"], r["eval_mean_return"], r["auc"]) for r in again] == [
-        (r["seed"], r["eval_mean_return"], r["auc"]) for r in first]
+    assert [(r["seed"], r["eval_mean_return"], r["auc"], r["episodes"]) for r in again] == [
+        (r["seed"], r["eval_mean_return"], r["auc"], r["episodes"]) for r in first]
+    assert isinstance(first[0]["episodes"], int)  # the run's episode count, kept in the record
     assert (out / "curves.csv").read_text() == curves
     # Without the pre-trained pieces either, the summary is written again from the record alone.
     table = (out / "summary.md").read_text()
@@ -229,13 +233,22 @@ def test_runs_recorded_in_the_results_count_when_their_directories_are_gone(tiny
     (out / "summary.json").write_text(json.dumps(record))
     bench(BenchConfig(**{**config, "summarize_only": True}))
     assert json.loads((out / "summary.json").read_text())["runs"] == []
-    # A record older than the pre-training numbers, without the run directory: its summary says their numbers
-    # are not recorded, and nothing is trained (it once generated a whole play dataset instead).
+    record_data = {k: v for k, v in json.loads((out / "summary.json").read_text())["pretrained"]["data"].items()
+                   if k in ("episodes", "transitions")}
+    # A record older than the pre-training numbers (neither summary.json nor summary.md has them), without the
+    # run directory: its summary says they are not recorded, and nothing is trained (it once generated a dataset).
     record = json.loads((out / "summary.json").read_text())
     del record["pretrained"]
     (out / "summary.json").write_text(json.dumps(record))
+    table = (out / "summary.md").read_text()
+    (out / "summary.md").write_text("\n".join(line for line in table.splitlines() if not line.startswith("- ")))
     bench(BenchConfig(**{**config, "summarize_only": True}))
     assert not run.exists() and "made before it kept them" in (out / "summary.md").read_text()
+    # Had its summary.md kept them, they are read from there, and kept.
+    (out / "summary.md").write_text(table)
+    bench(BenchConfig(**{**config, "summarize_only": True}))
+    assert (out / "summary.md").read_text() == table
+    assert json.loads((out / "summary.json").read_text())["pretrained"]["data"] == record_data
     # With no record and no pieces, summarising names the missing stages.
     with pytest.raises(PTGMError, match="--summarize-only trains nothing.*data, lowlevel, prior"):
         bench(BenchConfig(**{**config, "out": str(tmp_path / "elsewhere"), "summarize_only": True}))
@@ -253,6 +266,10 @@ def test_runs_recorded_from_other_pretrained_pieces_are_not_mixed_in(tiny_run, t
     record = json.loads((out / "summary.json").read_text())
     codebook = json.loads((tiny_run / "codebook" / "DONE.json").read_text())["summary"]
     assert record["pretrained"]["fingerprint"] == codebook["fingerprint"]  # the pieces' dataset, recorded
+    # The summary's lines on the pieces read back into the numbers they show (for records older than them).
+    read_back = pretraining_from_markdown(out / "summary.md")
+    assert read_back["data"] == {k: record["pretrained"]["data"][k] for k in ("episodes", "transitions")}
+    assert set(pretraining_markdown(read_back)) <= set((out / "summary.md").read_text().splitlines())
     shutil.rmtree(tmp_path / "run" / "rl")  # the run directory keeps its pieces, not the recorded runs
     more = BenchConfig(**{**config, "seeds": 2})  # seed 1 is trained with the run directory's pieces
     for change in ("fingerprint", "episodes"):  # another dataset; records from before the fingerprint: by its size
@@ -267,10 +284,19 @@ def test_runs_recorded_from_other_pretrained_pieces_are_not_mixed_in(tiny_run, t
             bench(more)
         assert json.loads((out / "summary.json").read_text()) == other  # the record is left as it was
         assert not (tmp_path / "run" / "rl").exists()  # and nothing was trained beside it
-    # A record from before the pieces were recorded, summarised alone: its summary says their numbers are not
-    # recorded, rather than giving those of the pieces the run directory holds now (which may be others).
+    # A record from before summary.json kept the pieces has their numbers in its summary.md: checked by size.
     del other["pretrained"]
     (out / "summary.json").write_text(json.dumps(other))
+    summary = (out / "summary.md").read_text()
+    assert "- dataset: " in summary
+    (out / "summary.md").write_text(re.sub(r"- dataset: (\d+) episodes", lambda m: f"- dataset: {int(m[1]) + 1} episodes",
+                                           summary))
+    with pytest.raises(PTGMError, match="other pre-trained pieces.*fingerprint not recorded"):
+        bench(more)
+    assert not (tmp_path / "run" / "rl").exists()
+    # One with no such numbers at all, summarised alone: its summary says they are not recorded, rather than
+    # giving those of the pieces the run directory holds now (which may be others).
+    (out / "summary.md").write_text("\n".join(line for line in summary.splitlines() if not line.startswith("- ")))
     capsys.readouterr()
     bench(BenchConfig(**config))  # nothing to train, so not even without --summarize-only
     assert "which has none" in capsys.readouterr().out
