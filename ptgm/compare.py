@@ -25,8 +25,8 @@ from ptgm.utils import PTGMError, atomic_write_bytes
 
 #: Benchmark settings a sweep varies; folders are compared on these.
 #: (``gamma`` 0 stands for each method's own discount.)
-SWEPT_SETTINGS = ("n_clusters", "k", "gamma", "anneal_lr", "ent_coef", "kl_coef", "env_steps", "transitions",
-                  "pretrain_steps", "prior_steps")
+SWEPT_SETTINGS = ("n_clusters", "k", "gamma", "anneal_lr", "ent_coef", "kl_coef", "normalize_advantage", "env_steps",
+                  "transitions", "pretrain_steps", "prior_steps")
 
 
 @dataclass
