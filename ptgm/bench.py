@@ -279,8 +279,7 @@ def _train_config(config: BenchConfig, task: str, method: str, seed: int) -> Tra
     return TrainConfig(run_dir=config.run_dir, domain=config.domain, task=task, method=method, seed=seed,
                        env_steps=config.env_steps, k=config.k, gamma=config.gamma, anneal_lr=config.anneal_lr,
                        ent_coef=config.ent_coef, kl_coef=config.kl_coef, normalize_advantage=config.normalize_advantage,
-                       eval_episodes=config.eval_episodes,
-                       resume=True)
+                       eval_episodes=config.eval_episodes, resume=True)
 
 
 def _run_started(config: BenchConfig, task: str, method: str, seed: int) -> bool:
