@@ -333,14 +333,13 @@ def recorded_runs(config: BenchConfig) -> dict[tuple[str, str, int], dict]:
     with open(out / "curves.csv") as f:
         for row in csv.DictReader(f):
             episodes.setdefault((row["task"], row["method"], int(row["seed"])), []).append(episode_row(row))
-    runs = {}
+    runs, unchecked = {}, []
     for run in record["runs"]:
         key = (run["task"], run["method"], run["seed"])
         if run.get("in_progress"):
             continue
         if "config" not in run:  # recorded before results kept training settings
-            print(f"[bench] {'/'.join(map(str, key))} in {out} has no recorded training settings; it counts on "
-                  "the benchmark's settings alone")
+            unchecked.append("/".join(map(str, key)))
         else:
             train_config = _train_config(config, *key)
             now, then = config_dict(train_config), recorded_settings(run["config"], train_config)
@@ -350,6 +349,9 @@ def recorded_runs(config: BenchConfig) -> dict[tuple[str, str, int], dict]:
                       f"({', '.join(changed)}); it is not counted (a benchmark of it trains it again)")
                 continue
         runs[key] = {**run, "episode_rows": episodes.get(key, [])}  # (a short run may end no episode)
+    if unchecked:
+        print(f"[bench] {len(unchecked)} run(s) in {out} have no recorded training settings; they count on the "
+              f"benchmark's settings alone: {', '.join(unchecked)}")
     return runs
 
 

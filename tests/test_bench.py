@@ -173,7 +173,7 @@ def test_summary_shows_runs_in_progress(tiny_run, tmp_path):
     assert "in progress" in (out / "summary.md").read_text()
 
 
-def test_runs_recorded_in_the_results_count_when_their_directories_are_gone(tiny_run, tmp_path):
+def test_runs_recorded_in_the_results_count_when_their_directories_are_gone(tiny_run, tmp_path, capsys):
     import shutil
 
     out, run = tmp_path / "results", tmp_path / "run"
@@ -223,6 +223,16 @@ def test_runs_recorded_in_the_results_count_when_their_directories_are_gone(tiny
     (out / "summary.json").write_text(json.dumps(record))
     bench(BenchConfig(**{**config, "summarize_only": True}))
     assert len(json.loads((out / "summary.json").read_text())["runs"]) == 1
+    # One recorded before results kept training settings counts on the benchmark's, and says so once.
+    run_config = record["runs"][0].pop("config")
+    (out / "summary.json").write_text(json.dumps(record))
+    capsys.readouterr()
+    bench(BenchConfig(**{**config, "summarize_only": True}))
+    printed = capsys.readouterr().out
+    assert printed.count("no recorded training settings") == 1 and "1 run(s) in" in printed  # one line for all
+    assert len(json.loads((out / "summary.json").read_text())["runs"]) == 1
+    record["runs"][0]["config"] = run_config
+    (out / "summary.json").write_text(json.dumps(record))
     # A run whose environments were stepped in subprocesses counts; one trained under other settings does not.
     record = json.loads((out / "summary.json").read_text())
     record["runs"][0]["config"]["subproc"] = True
