@@ -293,14 +293,16 @@ _LAUNCH_SETTINGS = ("run_dir", "resume", "force", "subproc")
 #: Benchmark settings a recorded run must share with the benchmark now to count in it.
 _RECORD_SETTINGS = ("domain", "env_steps", "k", "gamma", "anneal_lr", "ent_coef", "kl_coef", "normalize_advantage",
                     "eval_episodes", "n_clusters", "transitions", "pretrain_steps", "prior_steps", "share_from")
-#: What a results record made before a benchmark setting existed was run with.
-RECORD_DEFAULTS = {"gamma": 0.0, "anneal_lr": False, "ent_coef": 0.01, "kl_coef": 0.01, "normalize_advantage": True}
 
 
 def _other_settings(config: BenchConfig, record: dict) -> dict:
-    """The benchmark settings a results record was made with that differ from ``config``'s."""
-    recorded = {key: record["config"].get(key, RECORD_DEFAULTS.get(key)) for key in _RECORD_SETTINGS}
-    return {key: value for key, value in recorded.items() if value != getattr(config, key)}
+    """The benchmark settings a results record was made with that differ from ``config``'s.
+
+    A record made before a setting existed ran with that setting's default (``recorded_settings``), so the
+    defaults of settings added later must not change; ``test_bench`` pins them.
+    """
+    recorded = recorded_settings(record["config"], config)
+    return {key: recorded.get(key) for key in _RECORD_SETTINGS if recorded.get(key) != getattr(config, key)}
 
 
 def _other_out(config: BenchConfig) -> str:

@@ -17,11 +17,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ptgm.bench import RECORD_DEFAULTS, mean_std
+from ptgm.bench import BenchConfig, mean_std
 from ptgm.cli import config_arguments
 from ptgm.domains import get_domain
 from ptgm.plots import plot_sweep
-from ptgm.utils import PTGMError, atomic_write_bytes
+from ptgm.utils import PTGMError, atomic_write_bytes, recorded_settings
 
 #: Benchmark settings a sweep varies; folders are compared on these.
 #: (``gamma`` 0 stands for each method's own discount.)
@@ -67,7 +67,7 @@ def read_record(folder: str | Path) -> dict:
 
 def _setting(record: dict, name: str):
     """A benchmark setting of a results record (records older than the setting have its default)."""
-    return record["config"].get(name, RECORD_DEFAULTS.get(name))
+    return recorded_settings(record["config"], BenchConfig).get(name)
 
 
 def sweep_rows(records: dict[str, dict]) -> tuple[list[str], list[dict]]:

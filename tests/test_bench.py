@@ -19,7 +19,8 @@ from ptgm.bench import (
     subtask_markdown,
 )
 from ptgm.cli import main
-from ptgm.utils import PTGMError
+from ptgm.hrl.train import TrainConfig
+from ptgm.utils import PTGMError, recorded_settings
 
 
 def write_episodes(path, successes, length=10):
@@ -171,6 +172,17 @@ def test_summary_shows_runs_in_progress(tiny_run, tmp_path):
     partial = [r for r in runs if r["seed"] == 9]
     assert len(partial) == 1 and partial[0]["in_progress"] and partial[0]["env_steps"] == 120
     assert "in progress" in (out / "summary.md").read_text()
+
+
+def test_settings_added_after_results_were_recorded_keep_the_defaults_those_results_ran_with():
+    # results/*/summary.json and runs' DONE.json files made before these settings existed lack them; they are
+    # read back with today's defaults (recorded_settings), so changing one of these would misread them.
+    ran_with = {"gamma": 0.0, "anneal_lr": False, "ent_coef": 0.01, "kl_coef": 0.01, "normalize_advantage": True}
+    assert {name: getattr(BenchConfig(), name) for name in ran_with} == ran_with
+    assert TrainConfig().normalize_advantage is True
+    old_record = {"domain": "kitchen", "env_steps": 300}
+    assert {name: recorded_settings(old_record, BenchConfig)[name] for name in ran_with} == ran_with
+    assert recorded_settings(old_record, BenchConfig)["env_steps"] == 300
 
 
 def test_runs_recorded_in_the_results_count_when_their_directories_are_gone(tiny_run, tmp_path, capsys):
