@@ -186,9 +186,9 @@ def prepare_stage(directory: Path, config: Any, force: bool, resume: bool, name:
         )
     if done is not None and not force:
         new, old = config_dict(config), recorded_settings(done["config"], config)
-        changed = sorted(k for k in new if old.get(k) != new[k]
-                         # The same run directory, written once relative and once absolute, is no change.
-                         and not (k == "run_dir" and Path(old[k]).resolve() == Path(new[k]).resolve()))
+        # Where a stage lives is no setting of it: a run directory written once relative and once
+        # absolute, moved, or whose stages are links to another's (--share-from) holds the same stage.
+        changed = sorted(k for k in new if k != "run_dir" and old.get(k) != new[k])
         if changed:
             print(f"[{name}] note: reusing the finished stage in {directory}, whose settings differ in "
                   f"{', '.join(changed)}; pass --force to redo it with the new settings.")

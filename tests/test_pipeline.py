@@ -62,6 +62,11 @@ def test_a_stage_finished_before_a_setting_existed_is_reused_quietly(tmp_path, c
     config.normalize_advantage = False
     prepare_stage(tmp_path, config, force=False, resume=False, name="train")
     assert "differ in normalize_advantage" in capsys.readouterr().out
+    # A stage recorded in another run directory (moved, or linked by --share-from) is the same stage.
+    config.normalize_advantage = True
+    (tmp_path / "DONE.json").write_text(json.dumps({**done, "config": {**old, "run_dir": "runs/elsewhere"}}))
+    prepare_stage(tmp_path, config, force=False, resume=False, name="train")
+    assert "already finished" in capsys.readouterr().out
 
 
 def test_interrupted_pretraining_resumes_from_its_checkpoint(tiny_run, tmp_path, monkeypatch):
