@@ -610,15 +610,16 @@ def reference_markdown(config: BenchConfig, results: list[dict], name: str) -> l
 def subtask_markdown(config: BenchConfig, results: list[dict]) -> list[str]:
     """Per (task, method): the fraction of final-evaluation episodes completing each subtask (Kitchen), mean over seeds.
 
-    Empty when no finished run reported subtasks (Crafter, or runs from before the report existed).
+    Empty when no finished run reported a subtask (Crafter, or runs from before the report existed). A run whose
+    evaluation completed none counts as zeros: leaving it out would average the failed seeds away.
     """
-    rated = [r for r in results if r.get("eval_subtask_rates")]
-    if not rated:
+    if not any(r.get("eval_subtask_rates") for r in results):
         return []
+    rated = [r for r in results if "eval_subtask_rates" in r and not r.get("in_progress")]
     names = sorted({name for r in rated for name in r["eval_subtask_rates"]})
     lines = ["", "## Subtasks completed in the final evaluation", "",
-             "Fraction of evaluation episodes in which each subtask was completed, mean over the seeds that report "
-             "it.", "", "| task | method | seeds | " + " | ".join(names) + " |",
+             "Fraction of evaluation episodes in which each subtask was completed, mean over the evaluated seeds "
+             "(a seed that completed none counts as 0).", "", "| task | method | seeds | " + " | ".join(names) + " |",
              "|---|---|---|" + "---|" * len(names)]
     for task in config.tasks:
         for method in config.methods:

@@ -82,10 +82,14 @@ def test_subtask_table_averages_each_subtask_over_seeds():
     config = BenchConfig(domain="kitchen", methods=("ptgm", "sac"))
     results = [{"task": "mkbl", "method": "ptgm", "eval_subtask_rates": {"kettle": 1.0, "microwave": 0.5}},
                {"task": "mkbl", "method": "ptgm", "eval_subtask_rates": {"kettle": 0.5}},
+               # A seed whose evaluation completed nothing is a zero, not a missing value.
+               {"task": "mkbl", "method": "ptgm", "eval_subtask_rates": {}},
+               {"task": "mkbl", "method": "ptgm", "in_progress": True},
                {"task": "mkbl", "method": "sac", "eval_subtask_rates": {}}]
     lines = subtask_markdown(config, results)
     assert "| task | method | seeds | kettle | microwave |" in lines
-    assert "| mkbl | ptgm | 2 | 0.75 | 0.25 |" in lines and not any("| sac |" in line for line in lines)
+    assert "| mkbl | ptgm | 3 | 0.50 | 0.17 |" in lines
+    assert "| mkbl | sac | 1 | 0.00 | 0.00 |" in lines
     assert subtask_markdown(BenchConfig(), [{"task": "collect_wood", "method": "ppo"}]) == []
 
 
