@@ -1,7 +1,7 @@
 """`ptgm bench`: every (task, method, seed) on one pre-trained run, side by side.
 
 The pre-training stages run once in the run directory (each reused when finished, resumed
-when interrupted); then every downstream run goes as its own `ptgm train` process,
+when interrupted; skipped when every method learns from scratch, e.g. flat SAC alone); then every downstream run goes as its own `ptgm train` process,
 ``parallel`` at a time (one per core), each checkpointed, so a stopped benchmark resumes
 where it was and finished runs are skipped. The results folder gets:
 
@@ -40,7 +40,7 @@ from ptgm.cli import config_arguments
 from ptgm.clustering.codebook import ClusterConfig, cluster
 from ptgm.data.generate import GenerateConfig, generate
 from ptgm.domains import get_domain
-from ptgm.hrl.train import METHODS, TrainConfig, episode_row, read_episodes, run_directory
+from ptgm.hrl.train import METHODS, SCRATCH_METHODS, TrainConfig, episode_row, read_episodes, run_directory
 from ptgm.lowlevel.train import PretrainConfig, pretrain
 from ptgm.plots import plot_learning_curve_panels, plot_learning_curves
 from ptgm.prior.train import PriorConfig, train_prior
@@ -204,6 +204,11 @@ def _link_shared_stages(config: BenchConfig) -> None:
             (target / stage).symlink_to(source / stage, target_is_directory=True)
 
 
+def uses_pretraining(config: BenchConfig) -> bool:
+    """Whether any of the benchmark's methods uses the pre-trained pieces (all but flat PPO and SAC do)."""
+    return any(method not in SCRATCH_METHODS for method in config.methods)
+
+
 def _pretrain_stages(config: BenchConfig) -> dict:
     if config.share_from:
         _link_shared_stages(config)
@@ -247,7 +252,11 @@ def bench(config: BenchConfig) -> dict:
               + ", ".join("/".join(map(str, key)) for key in recorded))
     jobs = [] if config.summarize_only else [job for job in selection if job not in recorded]
     record = benchmark_record(config)
-    if not jobs and record is not None and not any(_run_started(config, *key) for key in selection):
+    if not uses_pretraining(config):
+        # Flat methods from scratch: nothing to pre-train or to match; a record's pieces stay with the runs of
+        # other methods it carries.
+        pretrained = (record or {}).get("pretrained") if carried else None
+    elif not jobs and record is not None and not any(_run_started(config, *key) for key in selection):
         # Every run shown comes from the results folder's record, so the numbers of its pieces come from there
         # too (none in records older than them), not from whatever pieces the run directory holds now.
         pretrained = record.get("pretrained")
@@ -479,10 +488,10 @@ def write_results(config: BenchConfig, score: str, pretrained: dict | None, resu
         plot_learning_curve_panels(curves_by_task, out / "learning_curves.png", ylabel=label,
                                    title=f"{config.domain}: training {label} (last {config.window} episodes), "
                                          "mean ± std over seeds, one panel per task")
-    for picture in ("goals.png", "projection.png"):
+    for picture in ("goals.png", "projection.png") if uses_pretraining(config) else ():
         if (run_dir / "codebook" / picture).exists():
             shutil.copy(run_dir / "codebook" / picture, out / f"codebook_{picture}")
-    if (run_dir / "data" / "coverage.md").exists():
+    if uses_pretraining(config) and (run_dir / "data" / "coverage.md").exists():
         shutil.copy(run_dir / "data" / "coverage.md", out / "dataset_coverage.md")
     atomic_write_json(out / "summary.json", {
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config).items()},
@@ -549,7 +558,8 @@ def summary_markdown(config: BenchConfig, score: str, pretrained: dict | None, r
     lines = [
         f"# {config.domain}: {', '.join(config.methods)}", "",
         f"Command: `{invoked_command('bench')}`", "",
-        *pretraining_markdown(pretrained), "",
+        *(pretraining_markdown(pretrained) if uses_pretraining(config) else
+          ["- pre-trained pieces: none; every method here learns from scratch"]), "",
         f"Final evaluation: {config.eval_episodes} episodes per run with the trained (stochastic) policy. Training "
         f"{name} is the mean over the last {config.window} training episodes; \"first\" is that over each run's "
         f"first {config.window} episodes; AUC is the mean training {name} over the env-step budget; the threshold "
@@ -579,10 +589,11 @@ def summary_markdown(config: BenchConfig, score: str, pretrained: dict | None, r
         lines += reference_markdown(config, results, name)
     lines += subtask_markdown(config, results)
     lines += ["", "Learning curves: " + ("`learning_curves.png` (one panel per task), " if len(config.tasks) > 1 else "")
-              + ", ".join(f"`learning_curves_{t}.png`" for t in config.tasks),
-              "", "Goal codebook: `codebook_goals.png` (the dataset state nearest each K-means centre), "
-              "`codebook_projection.png` (2-D projection of the goal features coloured by cluster); "
-              "dataset coverage: `dataset_coverage.md`"]
+              + ", ".join(f"`learning_curves_{t}.png`" for t in config.tasks)]
+    if uses_pretraining(config):
+        lines += ["", "Goal codebook: `codebook_goals.png` (the dataset state nearest each K-means centre), "
+                  "`codebook_projection.png` (2-D projection of the goal features coloured by cluster); "
+                  "dataset coverage: `dataset_coverage.md`"]
     return "\n".join(lines) + "\n"
 
 

@@ -141,6 +141,22 @@ def test_tiny_bench_runs_every_job_and_reuses_them(tiny_run, tmp_path):
     assert model.stat().st_mtime == mtime
 
 
+def test_a_bench_of_methods_from_scratch_pre_trains_nothing(tmp_path):
+    run, out = tmp_path / "run", tmp_path / "out"
+    config = BenchConfig(run_dir=str(run), methods=("ppo",), seeds=1, env_steps=256, eval_episodes=1, window=1,
+                         out=str(out))
+    bench(config)
+    assert sorted(p.name for p in run.iterdir()) == ["logs", "rl"]  # no data, low-level policy, codebook or prior
+    assert (run / "rl" / "collect_wood" / "ppo-seed0" / "DONE.json").exists()
+    table = (out / "summary.md").read_text()
+    assert "pre-trained pieces: none" in table and "| collect_wood | ppo | 1 |" in table
+    assert "Goal codebook" not in table and not (out / "codebook_goals.png").exists()
+    assert json.loads((out / "summary.json").read_text())["pretrained"] is None
+    # Summarising needs no pre-training either.
+    bench(BenchConfig(**{**vars(config), "summarize_only": True}))
+    assert "| collect_wood | ppo | 1 |" in (out / "summary.md").read_text()
+
+
 def test_cluster_count_ablation_shares_the_pre_training(tiny_run, tmp_path):
     run = tmp_path / "n4"
     bench(BenchConfig(run_dir=str(run), share_from=str(tiny_run), n_clusters=4, prior_steps=50, methods=("ptgm",),

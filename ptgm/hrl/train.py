@@ -48,6 +48,8 @@ CLUSTER_GOAL_METHODS = ("ptgm", "ptgm-no-prior", "ptgm-sac")
 HIERARCHICAL_METHODS = CLUSTER_GOAL_METHODS + ("ptgm-no-cluster",)
 #: Flat baselines from Stable-Baselines3 on the raw task environment (SAC needs continuous actions).
 FLAT_METHODS = ("ppo", "sac", "bc-ppo")
+#: Methods that learn from scratch: they use none of the pre-trained pieces (dataset, low-level policy, goals).
+SCRATCH_METHODS = ("ppo", "sac")
 #: SPiRL: SAC over the latents of skills pre-trained with `ptgm spirl` (continuous actions only).
 METHODS = HIERARCHICAL_METHODS + FLAT_METHODS + ("spirl",)
 
