@@ -204,9 +204,14 @@ def _link_shared_stages(config: BenchConfig) -> None:
             (target / stage).symlink_to(source / stage, target_is_directory=True)
 
 
+def uses_pieces(method: str) -> bool:
+    """Whether ``method`` uses the pre-trained pieces (all but flat PPO and SAC, which learn from scratch, do)."""
+    return method not in SCRATCH_METHODS
+
+
 def uses_pretraining(config: BenchConfig) -> bool:
-    """Whether any of the benchmark's methods uses the pre-trained pieces (all but flat PPO and SAC do)."""
-    return any(method not in SCRATCH_METHODS for method in config.methods)
+    """Whether any of the benchmark's methods uses the pre-trained pieces."""
+    return any(uses_pieces(method) for method in config.methods)
 
 
 def _pretrain_stages(config: BenchConfig) -> dict:
@@ -256,12 +261,15 @@ def bench(config: BenchConfig) -> dict:
         # Flat methods from scratch: nothing to pre-train or to match; a record's pieces stay with the runs of
         # other methods it carries.
         pretrained = (record or {}).get("pretrained") if carried else None
-    elif not jobs and record is not None and not any(_run_started(config, *key) for key in selection):
-        # Every run shown comes from the results folder's record, so the numbers of its pieces come from there
-        # too (none in records older than them), not from whatever pieces the run directory holds now.
+    elif record is not None and not any(uses_pieces(method) for _, method, _ in jobs) and not any(
+            _run_started(config, *key) for key in selection if uses_pieces(key[1])):
+        # Every run shown that uses the pieces comes from the results folder's record (runs from scratch, e.g. the
+        # flat baselines' missing seeds, need none), so the numbers of its pieces come from there too (none in
+        # records older than them), not from whatever pieces the run directory holds now, and none are trained.
         pretrained = record.get("pretrained")
-        print(f"[bench] nothing to train and no run of this benchmark in {config.run_dir}: the summary takes the "
-              f"pre-training numbers from {config.out}/summary.json" + ("" if pretrained else ", which has none"))
+        print(f"[bench] nothing to train that uses pre-trained pieces and no run of this benchmark that used them "
+              f"in {config.run_dir}: the summary takes the pre-training numbers from {config.out}/summary.json"
+              + ("" if pretrained else ", which has none"))
     else:
         # Summarising trains nothing, not even a missing pre-training stage.
         pretrained = finished_pretraining(config) if config.summarize_only else _pretrain_stages(config)

@@ -157,6 +157,32 @@ def test_a_bench_of_methods_from_scratch_pre_trains_nothing(tmp_path):
     assert "| collect_wood | ppo | 1 |" in (out / "summary.md").read_text()
 
 
+def test_missing_runs_from_scratch_train_without_the_pieces_of_recorded_runs(tiny_run, tmp_path, capsys):
+    import shutil
+
+    out, run = tmp_path / "results", tmp_path / "run"
+    config = dict(run_dir=str(run), share_from=str(tiny_run), n_clusters=8, methods=("ptgm",), seeds=1,
+                  env_steps=300, eval_episodes=1, window=1, out=str(out))
+    bench(BenchConfig(**config))
+    pieces = json.loads((out / "summary.json").read_text())["pretrained"]
+    # A fresh clone: the PTGM run is recorded in the results, the run directory is gone. Adding a flat
+    # baseline trains it alone: nothing is pre-trained (or linked) for it, and the pieces' numbers stay.
+    shutil.rmtree(run)
+    both = {**config, "methods": ("ptgm", "ppo")}
+    bench(BenchConfig(**both))
+    assert sorted(p.name for p in run.iterdir()) == ["logs", "rl"]
+    assert sorted(p.name for p in (run / "rl" / "collect_wood").iterdir()) == ["ppo-seed0"]
+    assert "summary takes the pre-training numbers from" in capsys.readouterr().out
+    record = json.loads((out / "summary.json").read_text())
+    assert sorted(r["method"] for r in record["runs"]) == ["ppo", "ptgm"] and record["pretrained"] == pieces
+    table = (out / "summary.md").read_text()
+    assert "| collect_wood | ptgm | 1 |" in table and "| collect_wood | ppo | 1 |" in table
+    assert pretraining_markdown(pieces)[0] in table
+    # Summarising it again (the flat run in the run directory, PTGM's in the record) needs no pieces either.
+    bench(BenchConfig(**{**both, "summarize_only": True}))
+    assert (out / "summary.md").read_text() == table
+
+
 def test_cluster_count_ablation_shares_the_pre_training(tiny_run, tmp_path):
     run = tmp_path / "n4"
     bench(BenchConfig(run_dir=str(run), share_from=str(tiny_run), n_clusters=4, prior_steps=50, methods=("ptgm",),
