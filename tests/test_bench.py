@@ -3,6 +3,7 @@
 import csv
 import json
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -21,6 +22,16 @@ from ptgm.bench import (
 from ptgm.cli import main
 from ptgm.hrl.train import TrainConfig
 from ptgm.utils import PTGMError, recorded_settings
+
+
+def bench_one_ptgm_run(tiny_run, tmp_path):
+    """A benchmark of one short PTGM run on the tiny pieces (linked from ``tiny_run``): its results folder,
+    run directory and settings."""
+    out, run = tmp_path / "results", tmp_path / "run"
+    config = dict(run_dir=str(run), share_from=str(tiny_run), n_clusters=8, methods=("ptgm",), seeds=1,
+                  env_steps=300, eval_episodes=1, window=1, out=str(out))
+    bench(BenchConfig(**config))
+    return out, run, config
 
 
 def write_episodes(path, successes, length=10):
@@ -158,12 +169,7 @@ def test_a_bench_of_methods_from_scratch_pre_trains_nothing(tmp_path):
 
 
 def test_missing_runs_from_scratch_train_without_the_pieces_of_recorded_runs(tiny_run, tmp_path, capsys):
-    import shutil
-
-    out, run = tmp_path / "results", tmp_path / "run"
-    config = dict(run_dir=str(run), share_from=str(tiny_run), n_clusters=8, methods=("ptgm",), seeds=1,
-                  env_steps=300, eval_episodes=1, window=1, out=str(out))
-    bench(BenchConfig(**config))
+    out, run, config = bench_one_ptgm_run(tiny_run, tmp_path)
     pieces = json.loads((out / "summary.json").read_text())["pretrained"]
     # A fresh clone: the PTGM run is recorded in the results, the run directory is gone. Adding a flat
     # baseline trains it alone: nothing is pre-trained (or linked) for it, and the pieces' numbers stay.
@@ -232,12 +238,7 @@ def test_settings_added_after_results_were_recorded_keep_the_defaults_those_resu
 
 
 def test_runs_recorded_in_the_results_count_when_their_directories_are_gone(tiny_run, tmp_path, capsys):
-    import shutil
-
-    out, run = tmp_path / "results", tmp_path / "run"
-    config = dict(run_dir=str(run), share_from=str(tiny_run), n_clusters=8, methods=("ptgm",), seeds=1,
-                  env_steps=300, eval_episodes=1, window=1, out=str(out))
-    bench(BenchConfig(**config))
+    out, run, config = bench_one_ptgm_run(tiny_run, tmp_path)
     first = json.loads((out / "summary.json").read_text())["runs"]
     assert len(first) == 1 and first[0]["config"]["method"] == "ptgm"
     curves = (out / "curves.csv").read_text()
@@ -325,8 +326,6 @@ def test_runs_recorded_in_the_results_count_when_their_directories_are_gone(tiny
 
 
 def test_runs_recorded_from_other_pretrained_pieces_are_not_mixed_in(tiny_run, tmp_path, capsys):
-    import shutil
-
     out = tmp_path / "results"
     config = dict(run_dir=str(tmp_path / "run"), share_from=str(tiny_run), n_clusters=8, methods=("ptgm",), seeds=1,
                   env_steps=200, eval_episodes=1, window=1, out=str(out))
