@@ -28,7 +28,7 @@ from crafter import objects
 
 from ptgm.domains import get_domain
 from ptgm.domains.crafter.features import describe_goal
-from ptgm.hrl.train import load_pretrained
+from ptgm.hrl.pretrained import Pretrained
 
 #: scenario -> (achievement that counts as success, starting inventory)
 SCENARIOS = {
@@ -123,7 +123,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     domain = get_domain("crafter")
-    policy, codebook, prior, _ = load_pretrained(args.run_dir)
+    pieces = Pretrained.load(args.run_dir)
+    policy, codebook, prior = pieces.policy, pieces.codebook, pieces.prior
     with torch.inference_mode():
         probs = torch.softmax(prior(torch.as_tensor(start_states(domain, 10, args.seed + 1))), -1).mean(0).numpy()
     ranked = np.argsort(-probs)[: args.goals]

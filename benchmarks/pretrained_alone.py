@@ -6,7 +6,7 @@
     python benchmarks/pretrained_alone.py --domain crafter --run-dir runs/crafter --task collect_stone
 
 Every learner of `ptgm train` starts from what pre-training gave it, and this script evaluates
-exactly that starting policy (`ptgm.hrl.train.make_model`, no environment step of RL):
+exactly that starting policy (`ptgm.agent.Agent`, no environment step of RL):
 
 - ``ptgm``: the high-level actor is a copy of the goal prior, so it picks goals as the prior
   does, and the frozen low-level policy reaches them;
@@ -32,9 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ptgm.agent import Agent
 from ptgm.bench import mean_std
 from ptgm.domains import get_domain
-from ptgm.hrl.train import TrainConfig, evaluate_model, load_method_pieces, make_model, make_vec_env
+from ptgm.settings import TrainConfig
+from ptgm.train import evaluate_model
 from ptgm.utils import PTGMError, atomic_write_bytes, atomic_write_json, seed_everything
 
 #: The methods compared by default, per domain: each's pre-trained start and the random control.
@@ -52,11 +54,10 @@ def evaluate_start(config: TrainConfig, episodes: int) -> dict[bool, dict]:
     """The evaluations of ``config.method``'s policy as built, before any RL, sampling its actions (False) and
     with its most likely action (True); the policy is built once for both (bc-ppo's cloning is not cheap)."""
     seed_everything(config.seed)
-    pieces = load_method_pieces(config)
-    vec_env = make_vec_env(config, pieces)
-    model = make_model(config, vec_env, pieces)
-    vec_env.close()
-    return {deterministic: evaluate_model(config, model, pieces, episodes=episodes, deterministic=deterministic)
+    agent = Agent(config.method, config)
+    agent.model.get_env().close()
+    return {deterministic: evaluate_model(config, agent.model, agent.pieces, episodes=episodes,
+                                          deterministic=deterministic)
             for deterministic in (False, True)}
 
 
@@ -80,7 +81,7 @@ def main() -> None:
     for method in methods:
         results = {False: [], True: []}
         for seed in args.seeds:
-            config = TrainConfig(run_dir=run_dir, domain=args.domain, task=args.task, method=method, seed=seed)
+            config = TrainConfig(run_dir=run_dir, domain=args.domain, task=args.task or None, method=method, seed=seed)
             try:
                 for deterministic, result in evaluate_start(config, args.episodes).items():
                     results[deterministic].append(result)

@@ -27,8 +27,9 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 from ptgm.data.generate import GenerateConfig, generate, load_run_dataset
 from ptgm.data.relabel import hindsight_goal_rows
 from ptgm.domains import get_domain
-from ptgm.hrl.train import TrainConfig, load_pretrained, train
+from ptgm.hrl.pretrained import Pretrained
 from ptgm.hrl.wrapper import GoalSelectionEnv, GoalSelectionVecEnv
+from ptgm.train import TrainConfig, train
 
 PARTS = ("env", "gen", "pretrain", "rl")
 DOMAIN, TASK = None, ""  # set by main(): the domain and task every environment measurement uses
@@ -154,7 +155,8 @@ def main() -> None:
     env_rows, other_rows = [], []
 
     if "env" in args.parts:
-        policy, codebook, _, _ = load_pretrained(args.run_dir)
+        pieces = Pretrained.load(args.run_dir)
+        policy, codebook = pieces.policy, pieces.codebook
         goals = codebook.goal_features
         print("raw environment ...")
         raw = env_steps_per_second(lambda env: env, args.env_steps)

@@ -1,18 +1,56 @@
-"""The `ptgm` command: one subcommand per pipeline stage, plus `demo`.
+"""The `ptgm` command: one subcommand per pipeline stage, plus `demo`, `bench`, `compare`.
 
-Each subcommand's flags are generated from its hyper-parameter dataclass, so the
-dataclass is the single, documented source of every setting.
+Each subcommand's flags are generated from its settings dataclass (:mod:`ptgm.settings`), so the dataclass is
+the single, documented source of every setting. A subcommand's module is imported only when it runs, so
+``ptgm --help`` and ``ptgm CMD --help`` print at once.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import sys
 import typing
-from typing import Callable
 
-from ptgm.utils import PTGMError
+from ptgm.utils import PTGMError, log_to_stdout
+
+#: name → (one line of help, settings class in ptgm.settings, "module:function" that runs it)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "demo": ("run every stage at small scale and compare PTGM with the flat baseline", "DemoConfig",
+             "ptgm.demo:demo"),
+    "generate": ("record task-agnostic play of the scripted player as a Minari dataset", "GenerateConfig",
+                 "ptgm.data.generate:generate"),
+    "pretrain": ("train the goal-conditioned low-level policy (BC + hindsight relabeling)", "PretrainConfig",
+                 "ptgm.lowlevel.train:pretrain"),
+    "cluster": ("K-means the dataset's goals into N discrete goals", "ClusterConfig",
+                "ptgm.clustering.codebook:cluster"),
+    "prior": ("train the goal prior π_p(goal | s)", "PriorConfig", "ptgm.prior.train:train_prior"),
+    "spirl": ("SPiRL baseline: train the skill VAE and skill prior p(z | s) (continuous actions)", "SpirlConfig",
+              "ptgm.baselines.spirl:train_spirl"),
+    "train": ("downstream RL on a task: ptgm and its ablations, spirl, or flat ppo / sac", "TrainConfig",
+              "ptgm.train:train"),
+    "evaluate": ("evaluate a trained downstream policy (and record a video of it)", "EvaluateConfig",
+                 "ptgm.evaluate:evaluate"),
+    "report": ("which goals a trained high-level policy picks, as pictures", "ReportConfig", "ptgm.report:report"),
+    "bench": ("every (task, method, seed) side by side: curves, summary table, plots", "BenchConfig",
+              "ptgm.bench:bench"),
+    "compare": ("benchmarks' results folders side by side: the cluster-count and k sweeps", "CompareConfig",
+                "ptgm.compare:compare"),
+}
+
+
+def _choices(name: str | tuple | None) -> list[str] | None:
+    """The values a field accepts: the registered domains or methods (listed without importing them)."""
+    if name == "domains":
+        from ptgm.domains import domain_names
+
+        return domain_names()
+    if name == "methods":
+        from ptgm.methods import method_names
+
+        return method_names()
+    return list(name) if name else None
 
 
 def _add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
@@ -20,16 +58,20 @@ def _add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type) -> None
     for f in dataclasses.fields(cls):
         flags = ["--" + f.name.replace("_", "-"), *f.metadata.get("aliases", ())]  # the first names the field
         kind = hints[f.name]
+        # `X | None`: the flag was not given (None; the domain's or method's default decides later).
+        inner = [t for t in typing.get_args(kind) if t is not type(None)] if typing.get_origin(kind) in (
+            typing.Union, getattr(__import__("types"), "UnionType")) else [kind]
+        kind = inner[0]
         default = _field_default(f)
-        help_text = f.metadata.get("help", "") + f" (default: {default})"
-        if kind is bool or kind == (bool | None):  # None: the flag was not given (a default decides later)
+        help_text = f.metadata.get("help", "") + ("" if default is None else f" (default: {default})")
+        choices = _choices(f.metadata.get("choices"))
+        if kind is bool:
             parser.add_argument(*flags, action=argparse.BooleanOptionalAction, default=default, help=help_text)
         elif typing.get_origin(kind) is tuple:
-            inner = typing.get_args(kind)[0]
-            parser.add_argument(*flags, type=inner, nargs="+", default=default, help=help_text)
-        else:  # `float | None` and the like: parse as the non-None type; None means "not given"
-            inner = [t for t in typing.get_args(kind) if t is not type(None)] or [kind]
-            parser.add_argument(*flags, type=inner[0], default=default, help=help_text)
+            parser.add_argument(*flags, type=typing.get_args(kind)[0], nargs="+", default=default, help=help_text,
+                                choices=choices)
+        else:
+            parser.add_argument(*flags, type=kind, default=default, help=help_text, choices=choices)
 
 
 def _field_default(f: dataclasses.Field):
@@ -37,11 +79,8 @@ def _field_default(f: dataclasses.Field):
 
 
 def config_arguments(config) -> list[str]:
-    """The command-line flags that give ``config`` (those that differ from the defaults), for a subprocess.
-
-    The inverse of the parser `_add_dataclass_arguments` builds, so a caller that launches a subcommand
-    spells its settings once, as the dataclass.
-    """
+    """The command-line flags that give ``config`` (those that differ from the defaults), e.g. for a results
+    file to say which command made it; the inverse of the parser `_add_dataclass_arguments` builds."""
     args: list[str] = []
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
@@ -68,53 +107,37 @@ def _config_from_args(cls: type, args: argparse.Namespace):
     return cls(**values)
 
 
-def _commands() -> dict[str, tuple[str, type, Callable]]:
-    from ptgm.baselines.spirl import SpirlConfig, train_spirl
-    from ptgm.bench import BenchConfig, bench
-    from ptgm.clustering.codebook import ClusterConfig, cluster
-    from ptgm.compare import CompareConfig, compare
-    from ptgm.data.generate import GenerateConfig, generate
-    from ptgm.demo import DemoConfig, demo
-    from ptgm.evaluate import EvaluateConfig, evaluate
-    from ptgm.hrl.train import TrainConfig, train
-    from ptgm.lowlevel.train import PretrainConfig, pretrain
-    from ptgm.prior.train import PriorConfig, train_prior
-    from ptgm.report import ReportConfig, report
+def build_parser() -> argparse.ArgumentParser:
+    """The `ptgm` parser with every subcommand (imports the settings only)."""
+    import ptgm.settings as settings
 
-    return {
-        "demo": ("run every stage at small scale and compare PTGM with the flat baseline", DemoConfig, demo),
-        "generate": ("record task-agnostic play of the scripted player as a Minari dataset", GenerateConfig, generate),
-        "pretrain": ("train the goal-conditioned low-level policy (BC + hindsight relabeling)", PretrainConfig, pretrain),
-        "cluster": ("K-means the dataset's goals into N discrete goals", ClusterConfig, cluster),
-        "prior": ("train the goal prior π_p(goal | s)", PriorConfig, train_prior),
-        "spirl": ("SPiRL baseline: train the skill VAE and skill prior p(z | s) (continuous actions)", SpirlConfig,
-                  train_spirl),
-        "train": ("downstream RL on a task: ptgm and its ablations, spirl, or flat ppo / sac", TrainConfig, train),
-        "evaluate": ("evaluate a trained downstream policy", EvaluateConfig, evaluate),
-        "report": ("which goals a trained high-level policy picks, as pictures", ReportConfig, report),
-        "bench": ("every (task, method, seed) side by side: curves, summary table, plots", BenchConfig, bench),
-        "compare": ("benchmarks' results folders side by side: the cluster-count and k sweeps", CompareConfig,
-                    compare),
-    }
-
-
-def main(argv: list[str] | None = None) -> int:
-    commands = _commands()
     parser = argparse.ArgumentParser(
         prog="ptgm",
         description="Pre-Trained Goal-based Models for sample-efficient RL. Run `ptgm demo` for the whole pipeline.",
     )
     sub = parser.add_subparsers(dest="command")
-    for name, (help_text, cls, _) in commands.items():
+    for name, (help_text, cls_name, _) in COMMANDS.items():
+        cls = getattr(settings, cls_name)
         p = sub.add_parser(name, help=help_text, description=(cls.__doc__ or help_text).strip())
         _add_dataclass_arguments(p, cls)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    import ptgm.settings as settings
+
+    parser = build_parser()
     args = parser.parse_args(argv)
-    command = args.command or "demo"
-    _, cls, fn = commands[command]
     if args.command is None:
         args = parser.parse_args(["demo"])
+    command = args.command
+    _, cls_name, target = COMMANDS[command]
+    # Library code logs through `logging`; the command line shows its messages as plain lines.
+    log_to_stdout()
     try:
-        fn(_config_from_args(cls, args))
+        module, _, function = target.partition(":")
+        config = _config_from_args(getattr(settings, cls_name), args)
+        getattr(importlib.import_module(module), function)(config)
     except PTGMError as exc:
         print(f"ptgm {command}: error: {exc}", file=sys.stderr)
         return 2

@@ -14,38 +14,22 @@ same reference do not mix.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import logging
 from pathlib import Path
 
 from ptgm.bench import BenchConfig, mean_std
 from ptgm.cli import config_arguments
 from ptgm.domains import get_domain
 from ptgm.plots import plot_sweep
+from ptgm.settings import CompareConfig
 from ptgm.utils import PTGMError, atomic_write_bytes, recorded_settings
+
+logger = logging.getLogger(__name__)
 
 #: Benchmark settings a sweep varies; folders are compared on these.
 #: (``gamma`` 0 stands for each method's own discount.)
 SWEPT_SETTINGS = ("n_clusters", "k", "gamma", "anneal_lr", "ent_coef", "kl_coef", "normalize_advantage", "env_steps",
                   "transitions", "pretrain_steps", "prior_steps")
-
-
-@dataclass
-class CompareConfig:
-    """Hyper-parameters of `ptgm compare`."""
-
-    results: tuple[str, ...] = field(default=(), metadata={
-        "help": "results folders of `ptgm bench`, the reference first (empty: results/DOMAIN, then every other "
-                "results/DOMAIN-* folder)"})
-    domain: str = field(default="crafter", metadata={"help": "domain whose results folders are found by default"})
-    out: str = field(default="", metadata={"help": "folder for the table and plots (empty: results/DOMAIN-sweeps)"})
-
-    def __post_init__(self) -> None:
-        if not self.results:
-            reference = Path("results") / self.domain
-            others = sorted(p for p in Path("results").glob(f"{self.domain}-*")
-                            if (p / "summary.json").exists() and p.name != f"{self.domain}-sweeps")
-            self.results = tuple(str(p) for p in [reference, *others])
-        self.out = self.out or f"results/{self.domain}-sweeps"
 
 
 def read_record(folder: str | Path) -> dict:
@@ -70,6 +54,15 @@ def _setting(record: dict, name: str):
     return recorded_settings(record["config"], BenchConfig).get(name)
 
 
+def _run_setting(record: dict, runs: list[dict], name: str):
+    """A benchmark setting as its runs trained with it: an unset one (e.g. each method's own discount) is read
+    from the runs' recorded training settings, so a sweep's points have numbers to stand at."""
+    value = _setting(record, name)
+    if value is None:
+        value = next((r["config"][name] for r in runs if name in r.get("config", {})), None)
+    return value
+
+
 def sweep_rows(records: dict[str, dict]) -> tuple[list[str], list[dict]]:
     """The settings that differ between the records, and one row per (folder, task, method) of finished runs."""
     settings = [s for s in SWEPT_SETTINGS if len({json.dumps(_setting(r, s)) for r in records.values()}) > 1]
@@ -81,7 +74,7 @@ def sweep_rows(records: dict[str, dict]) -> tuple[list[str], list[dict]]:
                 group = [r for r in finished if r["task"] == task and r["method"] == method]
                 rows.append({
                     "folder": folder, "task": task, "method": method, "seeds": len(group),
-                    **{s: _setting(record, s) for s in SWEPT_SETTINGS},
+                    **{s: _run_setting(record, group, s) for s in SWEPT_SETTINGS},
                     "eval_success": [r["eval_success_rate"] for r in group],
                     "eval_return": [r["eval_mean_return"] for r in group],
                     "auc": [r["auc"] for r in group],
@@ -104,9 +97,12 @@ def compare(config: CompareConfig) -> dict:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     pictures = []
+    # Settings as each (task, method) of the reference trained with them (a method's own discount, say).
+    reference_rows = {(r["task"], r["method"]): r for r in rows if r["folder"] == config.results[0]}
     for setting in settings:
         # The folders that differ from the reference in this setting alone (and the reference itself).
-        same_otherwise = [row for row in rows if all(row[s] == reference.get(s) for s in settings if s != setting)]
+        same_otherwise = [row for row in rows if (row["task"], row["method"]) in reference_rows and all(
+            row[s] == reference_rows[row["task"], row["method"]][s] for s in settings if s != setting)]
         if len({row[setting] for row in same_otherwise}) < 2:
             continue
         picture = out / f"sweep_{setting}.png"
@@ -127,6 +123,6 @@ def compare(config: CompareConfig) -> dict:
         lines += ["", "Plots: " + ", ".join(f"`{p}`" for p in pictures)]
     table = "\n".join(lines) + "\n"
     atomic_write_bytes(out / "comparison.md", table.encode())
-    print(table + f"\nIn {out}/")
+    logger.info(table + f"\nIn {out}/")
     return {"settings": settings, "rows": rows, "pictures": pictures}
 

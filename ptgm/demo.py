@@ -2,50 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ptgm.bench import rolling_score
 from ptgm.clustering.codebook import ClusterConfig, cluster
 from ptgm.data.generate import GenerateConfig, generate
-from ptgm.domains import get_domain
-from ptgm.hrl.train import TrainConfig, run_directory, train
+from ptgm.domains import domain_of
 from ptgm.lowlevel.train import PretrainConfig, pretrain
 from ptgm.plots import plot_learning_curves
 from ptgm.prior.train import PriorConfig, train_prior
-from ptgm.utils import atomic_write_bytes, fill_domain_defaults
+from ptgm.settings import DemoConfig
+from ptgm.train import TrainConfig, run_directory, train
+from ptgm.utils import atomic_write_bytes
 
-
-@dataclass
-class DemoConfig:
-    """Settings of `ptgm demo` (every stage at small scale; about 10 minutes on 2 CPU cores)."""
-
-    run_dir: str = field(default="", metadata={"help": "run directory for every stage (empty: runs/demo, "
-                                                         "runs/demo-DOMAIN for other domains)"})
-    domain: str = field(default="crafter", metadata={"help": "domain plug-in"})
-    task: str = field(default="", metadata={"help": "downstream task (empty: the domain's default)"})
-    transitions: int = field(default=60_000, metadata={"help": "dataset size (environment steps of play)"})
-    pretrain_steps: int = field(default=3_000, metadata={"help": "low-level policy gradient steps"})
-    n_clusters: int = field(default=32, metadata={"help": "number of discrete goals"})
-    prior_steps: int = field(default=3_000, metadata={"help": "goal prior gradient steps"})
-    env_steps: int = field(default=40_000, metadata={"help": "RL budget in environment steps, per method"})
-    methods: tuple[str, ...] = field(default=(), metadata={
-        "help": "methods to train side by side (empty: ptgm and the domain's flat baseline, ppo or sac)"})
-    seeds: int = field(default=1, metadata={"help": "seeds per method"})
-    goal_trials: int = field(default=30, metadata={"help": "episodes of the low-level goal-reaching test"})
-    eval_episodes: int = field(default=30, metadata={"help": "final evaluation episodes per run"})
-    workers: int = field(default=2, metadata={"help": "data generation processes"})
-    force: bool = field(default=False, metadata={"help": "redo every stage"})
-    resume: bool = field(default=False, metadata={"help": "continue interrupted stages"})
-
-
-    def __post_init__(self) -> None:
-        if not self.run_dir:
-            self.run_dir = "runs/demo" if self.domain == "crafter" else f"runs/demo-{self.domain}"
-        fill_domain_defaults(self)
-        if not self.methods:
-            self.methods = ("ptgm", get_domain(self.domain).flat_baseline)
+logger = logging.getLogger(__name__)
 
 
 def demo(config: DemoConfig) -> dict:
@@ -58,7 +30,7 @@ def demo(config: DemoConfig) -> dict:
     cluster(ClusterConfig(n_clusters=config.n_clusters, **common))
     prior = train_prior(PriorConfig(steps=config.prior_steps, eval_every=500, **common))
     results, curves = [], {}
-    score = get_domain(config.domain).score
+    score = domain_of(config).score
     for method in config.methods:
         for seed in range(config.seeds):
             tc = TrainConfig(task=config.task, method=method, env_steps=config.env_steps, seed=seed,
@@ -72,8 +44,8 @@ def demo(config: DemoConfig) -> dict:
     minutes = (time.perf_counter() - start) / 60
     table = summary_markdown(config, data, low, prior, results, minutes)
     atomic_write_bytes(out / "summary.md", table.encode())
-    print("\n" + table)
-    print(f"Learning curves: {out / 'learning_curves.png'}\nGoal codebook: {out / 'codebook' / 'goals.png'}")
+    logger.info("\n" + table)
+    logger.info(f"Learning curves: {out / 'learning_curves.png'}\nGoal codebook: {out / 'codebook' / 'goals.png'}")
     return {"results": results, "minutes": minutes}
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+import logging
 from pathlib import Path
 
 import numpy as np
 
 from ptgm.bench import mean_std
-from ptgm.hrl.train import (
+from ptgm.settings import EvaluateConfig
+from ptgm.train import (
     TrainConfig,
     evaluate_model,
     load_method_pieces,
@@ -22,43 +23,15 @@ from ptgm.utils import (
     atomic_write_bytes,
     atomic_write_json,
     config_dict,
-    fill_domain_defaults,
     invoked_command,
 )
 
-
-@dataclass
-class EvaluateConfig:
-    """Settings of `ptgm evaluate`."""
-
-    run_dir: str = field(default="", metadata={"help": "run directory (empty: runs/DOMAIN)"})
-    domain: str = field(default="crafter", metadata={"help": "domain plug-in"})
-    task: str = field(default="", metadata={"help": "task the policy was trained on (empty: the domain's default)"})
-    method: str = field(default="ptgm", metadata={"help": "a method of `ptgm train` (ptgm, ptgm-sac, ppo, sac, spirl, ...)"})
-    seed: int = field(default=0, metadata={"help": "training seed of the run to evaluate"})
-    seeds: tuple[int, ...] = field(default=(), metadata={
-        "help": "several training seeds, evaluated in turn and summarised as mean ± std (replaces --seed)"})
-    k: int = field(default=0, metadata={"help": "environment steps per high-level step (0: as the run was trained)"})
-    low_level: str = field(default="", metadata={
-        "help": "how the low-level policy acts: deterministic (its mean or most likely action) | stochastic "
-                "(sampled) | empty: as the run was trained"})
-    episodes: int = field(default=100, metadata={"help": "evaluation episodes"})
-    deterministic: bool = field(default=False, metadata={
-        "help": "act by the trained policy's most likely action (PTGM: its most likely goal) instead of sampling, "
-                "as the benchmark's evaluation does"})
-    out: str = field(default="", metadata={
-        "help": "write the evaluation there as Markdown (OUT) and JSON (OUT with .json); empty: print only"})
-
-    def __post_init__(self) -> None:
-        fill_domain_defaults(self)
-
-
-LOW_LEVEL_MODES = ("", "deterministic", "stochastic")
-
+logger = logging.getLogger(__name__)
 
 def trained_config(config: EvaluateConfig) -> TrainConfig:
     """The run's own training settings (k, goal composition, low-level mode), with this command's overrides."""
-    train_config = saved_run_config(TrainConfig(run_dir=config.run_dir, domain=config.domain, task=config.task,
+    train_config = saved_run_config(TrainConfig(run_dir=config.run_dir, domain=config.domain, dataset=config.dataset,
+                                                goal_keys=config.goal_keys, task=config.task,
                                                 method=config.method, seed=config.seed))
     if config.k:
         train_config.k = config.k
@@ -69,9 +42,6 @@ def trained_config(config: EvaluateConfig) -> TrainConfig:
 
 def evaluate(config: EvaluateConfig) -> dict:
     """Evaluate one trained run (``seed``), or several (``seeds``) with their mean ± std; write ``out`` if set."""
-    if config.low_level not in LOW_LEVEL_MODES:
-        raise PTGMError(f"Unknown --low-level {config.low_level!r}; choose deterministic or stochastic (or leave it "
-                        "empty for the run's own setting).")
     if not config.seeds:
         result = evaluate_run(config)
         runs = [result]
@@ -81,7 +51,7 @@ def evaluate(config: EvaluateConfig) -> dict:
         for key in ("success_rate", "mean_return"):
             values = [r[key] for r in runs]
             result[f"{key}_mean"], result[f"{key}_std"] = float(np.mean(values)), float(np.std(values))
-        print(f"{len(runs)} seeds: success rate {result['success_rate_mean']:.2f} ± {result['success_rate_std']:.2f}, "
+        logger.info(f"{len(runs)} seeds: success rate {result['success_rate_mean']:.2f} ± {result['success_rate_std']:.2f}, "
               f"mean return {result['mean_return_mean']:.2f} ± {result['mean_return_std']:.2f}")
     if config.out:
         write_evaluation(config, runs, Path(config.out))
@@ -111,7 +81,7 @@ def write_evaluation(config: EvaluateConfig, runs: list[dict], out: Path) -> Non
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out, ("\n".join(lines) + "\n").encode())
     atomic_write_json(out.with_suffix(".json"), {"config": config_dict(config), "runs": runs})
-    print(f"[evaluate] wrote {out} and {out.with_suffix('.json')}")
+    logger.info(f"[evaluate] wrote {out} and {out.with_suffix('.json')}")
 
 
 def evaluate_run(config: EvaluateConfig) -> dict:
@@ -124,11 +94,39 @@ def evaluate_run(config: EvaluateConfig) -> dict:
     pieces = load_method_pieces(train_config, check_dataset=False)  # frozen pieces travel beside the policy
     model = load_trained_model(train_config, path, pieces)
     result = evaluate_model(train_config, model, pieces, episodes=config.episodes, deterministic=config.deterministic)
-    print(f"{config.task}/{config.method} seed {config.seed} ({'most likely' if config.deterministic else 'sampled'} "
+    logger.info(f"{config.task}/{config.method} seed {config.seed} ({'most likely' if config.deterministic else 'sampled'} "
           f"actions): success rate {result['success_rate']:.2f} over {result['episodes']} episodes, mean return "
           f"{result['mean_return']:.2f} (best {result['best_return']:.2f}), {result['mean_env_steps']:.0f} env steps "
           "per episode")
     if "subtask_rates" in result:
-        print("fraction of episodes completing each subtask: " +
+        logger.info("fraction of episodes completing each subtask: " +
               ", ".join(f"{name} {rate:.2f}" for name, rate in result["subtask_rates"].items()))
+    if config.video:
+        record_agent_video(config, train_config, model, pieces)
     return {"seed": config.seed, **result}
+
+
+def record_agent_video(config: EvaluateConfig, train_config: TrainConfig, model, pieces) -> dict:
+    """Record ``config.video_episodes`` episodes of the trained agent to ``config.video``, the goal in force and
+    the step written on each frame."""
+    import gymnasium as gym
+
+    from ptgm.agent import Agent
+    from ptgm.domains import domain_of
+    from ptgm.video import record_video
+
+    agent = Agent(train_config.method, train_config, pieces, model=model)
+
+    class ResetsAgent(gym.Wrapper):
+        """Starts the agent afresh (no goal in force) at each episode of the recording."""
+
+        def reset(self, **kwargs):
+            agent.reset()
+            return self.env.reset(**kwargs)
+
+    env = ResetsAgent(domain_of(train_config).make_env(train_config.task, render_mode="rgb_array"))
+    result = record_video(env, lambda obs: agent.predict(obs, deterministic=config.deterministic), config.video,
+                          episodes=config.video_episodes, max_steps=config.video_max_steps, caption=lambda info: info.get("caption", ""),
+                          seed=train_config.seed + 30_000)
+    logger.info(f"[evaluate] recorded {result['episodes']} episode(s), {result['frames']} frames, to {result['path']}")
+    return result

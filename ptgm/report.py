@@ -11,8 +11,9 @@ slow goal from a wrong one.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
@@ -20,41 +21,19 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
 
-from ptgm.domains import get_domain  # noqa: E402
-from ptgm.hrl.train import (  # noqa: E402
-    CLUSTER_GOAL_METHODS,
+from ptgm.domains import domain_of  # noqa: E402
+from ptgm.methods import get_method
+from ptgm.progress import progress  # noqa: E402
+from ptgm.settings import ReportConfig
+from ptgm.train import (  # noqa: E402
     TrainConfig,
-    load_pretrained,
-    load_trained_model,
-    make_env_fn,
     run_directory,
     saved_run_config,
 )
-from ptgm.utils import PTGMError, atomic_write_bytes, fill_domain_defaults  # noqa: E402
+from ptgm.utils import PTGMError, atomic_write_bytes  # noqa: E402
 
-
-@dataclass
-class ReportConfig:
-    """Settings of `ptgm report`."""
-
-    run_dir: str = field(default="", metadata={"help": "run directory with trained runs (empty: runs/DOMAIN)"})
-    domain: str = field(default="crafter", metadata={"help": "domain plug-in"})
-    tasks: tuple[str, ...] = field(default=(), metadata={
-        "help": "tasks to report (empty: every task with a trained run of METHOD and SEED)"})
-    method: str = field(default="ptgm", metadata={"help": "hierarchical method: ptgm | ptgm-no-prior | ptgm-sac"})
-    seed: int = field(default=0, metadata={"help": "training seed of the runs"})
-    episodes: int = field(default=20, metadata={"help": "episodes played per task"})
-    top: int = field(default=8, metadata={"help": "most-picked goals shown per task"})
-    out: str = field(default="", metadata={"help": "output folder (empty: RUN_DIR/report)"})
-
-    def __post_init__(self) -> None:
-        fill_domain_defaults(self)
-        if self.method not in CLUSTER_GOAL_METHODS:
-            raise PTGMError(f"`ptgm report` shows which cluster goals a policy picks; {self.method!r} picks none. "
-                            f"Use --method {' or '.join(CLUSTER_GOAL_METHODS)}.")
-        self.out = self.out or str(Path(self.run_dir) / "report")
+logger = logging.getLogger(__name__)
 
 
 def trained_tasks(config: ReportConfig) -> list[str]:
@@ -66,17 +45,19 @@ def trained_tasks(config: ReportConfig) -> list[str]:
 
 def goal_usage(config: ReportConfig, task: str) -> dict:
     """Play ``config.episodes`` episodes; the goal of every high-level step, per episode."""
-    train_config = saved_run_config(TrainConfig(run_dir=config.run_dir, domain=config.domain, task=task,
+    train_config = saved_run_config(TrainConfig(run_dir=config.run_dir, domain=config.domain, dataset=config.dataset,
+                                                goal_keys=config.goal_keys, task=task,
                                                 method=config.method, seed=config.seed))
     path = run_directory(train_config) / "model.zip"
     if not path.exists():
         raise PTGMError(f"No trained policy at {path}. Train it with `ptgm train --task {task} --method "
                         f"{config.method} --seed {config.seed} --run-dir {config.run_dir}`.")
-    pieces = load_pretrained(config.run_dir)
-    model = load_trained_model(train_config, path, pieces)
-    env = make_env_fn(TrainConfig(**{**vars(train_config), "seed": config.seed + 20_000}), 0, pieces)()
+    method = get_method(config.method)
+    pieces = method.load_pieces(train_config, check_dataset=False)
+    model = method.load_model(train_config, path, pieces)
+    env = method.make_env(dataclasses.replace(train_config, seed=config.seed + 20_000), pieces)
     episodes = []
-    for _ in tqdm(range(config.episodes), desc=f"report {task}", leave=False):
+    for _ in progress(range(config.episodes), desc=f"report {task}", leave=False):
         obs, _ = env.reset()
         goals, rewards, env_steps, done, info = [], [], [], False, {}
         while not done:
@@ -90,7 +71,7 @@ def goal_usage(config: ReportConfig, task: str) -> dict:
         episodes.append({"goals": goals, "rewards": rewards, "env_steps": env_steps, "return": ret,
                          "success": bool(info.get("is_success", ret >= 1.0))})
     env.close()
-    return {"task": task, "episodes": episodes, "codebook": pieces[1]}
+    return {"task": task, "episodes": episodes, "codebook": pieces.codebook}
 
 
 def reward_pace(episode: dict) -> list[int]:
@@ -149,7 +130,7 @@ def plot_goal_usage(domain, usage: dict, path: Path, top: int = 8, max_sequence:
 
 
 def report(config: ReportConfig) -> dict:
-    domain = get_domain(config.domain)
+    domain = domain_of(config)
     tasks = list(config.tasks) or trained_tasks(config)
     if not tasks:
         raise PTGMError(f"No finished {config.method} run with seed {config.seed} in {config.run_dir}/rl. Train one "
@@ -180,7 +161,7 @@ def report(config: ReportConfig) -> dict:
         lines.append(f"| {task} | {len(episodes)} | {summaries[task]['success_rate']:.2f} | "
                      f"{np.mean([e['return'] for e in episodes]):.2f} | "
                      f"{np.mean([len(e['goals']) for e in episodes]):.1f} | {len(counts)} | {named} |")
-        print(f"[report] {task}: {picture}")
+        logger.info(f"[report] {task}: {picture}")
     if any(paces.values()):
         lines += ["", "Pace: the env step by which an episode's return first reached n (the end of that high-level "
                   "step), mean over the episodes that reached it (in brackets, how many; range after).", "",
@@ -189,5 +170,5 @@ def report(config: ReportConfig) -> dict:
                   for task in tasks for n, steps in enumerate(paces[task])]
     lines += ["", "Pictures: " + ", ".join(f"`{t}.png`" for t in tasks)]
     atomic_write_bytes(out / "README.md", ("\n".join(lines) + "\n").encode())
-    print("\n".join(lines))
+    logger.info("\n".join(lines))
     return summaries

@@ -7,15 +7,18 @@ take an Adam step; every ``eval_every`` steps validate, log and check for NaNs; 
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
-from tqdm import trange
 
+from ptgm.progress import progress
 from ptgm.utils import MetricsLogger, atomic_torch_save, check_finite, load_checkpoint
+
+logger = logging.getLogger(__name__)
 
 
 def fit(
@@ -44,10 +47,10 @@ def fit(
         optimizer.load_state_dict(ckpt["optimizer"])
         rng.bit_generator.state = ckpt["rng"]
         start = ckpt["step"]
-        print(f"[{name}] resuming from step {start}")
-    logger = MetricsLogger(out, resume=resume)
+        logger.info(f"[{name}] resuming from step {start}")
+    metrics_log = MetricsLogger(out, resume=resume)
     t0, samples = time.perf_counter(), 0
-    bar = trange(start, steps, desc=name, initial=start, total=steps)
+    bar = progress(range(start, steps), desc=name, initial=start, total=steps)
     for step in bar:
         loss = batch_loss(rng)
         optimizer.zero_grad()
@@ -61,7 +64,7 @@ def fit(
             with torch.no_grad():
                 metrics = validate()
             model.train()
-            logger.log(step + 1, train_loss=loss.item(), **metrics,
+            metrics_log.log(step + 1, train_loss=loss.item(), **metrics,
                        samples_per_second=samples / (time.perf_counter() - t0))
             bar.set_postfix(loss=f"{loss.item():.3f}", **{k: f"{v:.3f}" for k, v in list(metrics.items())[-1:]})
         if (step + 1) % checkpoint_every == 0 and not last:
@@ -71,6 +74,6 @@ def fit(
     model.eval()
     with torch.no_grad():
         metrics = validate()
-    logger.close()
+    metrics_log.close()
     ckpt_path.unlink(missing_ok=True)
     return {**metrics, "samples_per_second": rate}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import logging
 import os
 import random
 import sys
@@ -12,16 +13,39 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
+
+logger = logging.getLogger(__name__)
 
 
 class PTGMError(ValueError):
     """An error a user can fix; its message says what went wrong and how to fix it."""
 
 
+class _StdoutHandler(logging.Handler):
+    """Writes each message as a plain line to whatever ``sys.stdout`` is when it is logged (so a redirected or
+    captured stdout gets it, and a closed one of the past does not break logging)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stdout.write(self.format(record) + "\n")
+            sys.stdout.flush()
+        except Exception:
+            self.handleError(record)
+
+
+def log_to_stdout(level: int = logging.INFO) -> None:
+    """Show ptgm's log messages as plain lines on stdout (what the command line does); idempotent."""
+    root = logging.getLogger("ptgm")
+    root.setLevel(level)
+    if not any(isinstance(h, _StdoutHandler) for h in root.handlers):
+        root.addHandler(_StdoutHandler())
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
+    import torch  # here, not at the top: `ptgm --help` imports this module and must not wait for PyTorch
+
     torch.manual_seed(seed)
 
 
@@ -54,6 +78,8 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
+    import torch
+
     torch.save(obj, tmp)
     os.replace(tmp, path)
 
@@ -71,6 +97,8 @@ def load_checkpoint(path: Path, what: str, fix: str) -> dict:
     path = Path(path)
     if not path.exists():
         raise PTGMError(f"No {what} at {path}. {fix}")
+    import torch
+
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # torch raises many kinds for a truncated/corrupt file
@@ -119,27 +147,6 @@ class MetricsLogger:
 
 
 # -- stages -------------------------------------------------------------------------------
-def fill_domain_defaults(config: Any) -> None:
-    """Fill settings left empty with the domain's defaults: ``run_dir`` = runs/DOMAIN, ``task`` = its default
-    task, ``n_clusters`` = its number of cluster goals, the low-level policy's ``k_max`` (pre-training) and
-    ``deterministic_low_level`` and the PTGM methods' ``target_kl`` (downstream)."""
-    from ptgm.domains import get_domain
-
-    if not getattr(config, "run_dir", "x"):
-        config.run_dir = f"runs/{config.domain}"
-    domain = get_domain(config.domain)
-    if hasattr(config, "task") and not config.task:
-        config.task = domain.default_task
-    if hasattr(config, "n_clusters") and not config.n_clusters:
-        config.n_clusters = domain.n_clusters
-    if hasattr(config, "k_max") and not config.k_max:
-        config.k_max = domain.lowlevel_k_max
-    if hasattr(config, "deterministic_low_level") and config.deterministic_low_level is None:
-        config.deterministic_low_level = domain.deterministic_low_level
-    if hasattr(config, "target_kl") and config.target_kl is None:
-        config.target_kl = domain.high_level_target_kl if config.method.startswith("ptgm") else 0.0
-
-
 def config_dict(config: Any) -> dict:
     return json.loads(json.dumps(dataclasses.asdict(config), default=_json_default))
 
@@ -190,10 +197,10 @@ def prepare_stage(directory: Path, config: Any, force: bool, resume: bool, name:
         # absolute, moved, or whose stages are links to another's (--share-from) holds the same stage.
         changed = sorted(k for k in new if k != "run_dir" and old.get(k) != new[k])
         if changed:
-            print(f"[{name}] note: reusing the finished stage in {directory}, whose settings differ in "
+            logger.info(f"[{name}] note: reusing the finished stage in {directory}, whose settings differ in "
                   f"{', '.join(changed)}; pass --force to redo it with the new settings.")
         else:
-            print(f"[{name}] already finished in {directory}; reusing it (pass --force to redo).")
+            logger.info(f"[{name}] already finished in {directory}; reusing it (pass --force to redo).")
         return done["summary"]
     if force and directory.exists():
         (directory / "DONE.json").unlink(missing_ok=True)

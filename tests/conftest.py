@@ -11,8 +11,10 @@ from ptgm.clustering.codebook import ClusterConfig, cluster
 from ptgm.data.generate import GenerateConfig, generate
 from ptgm.lowlevel.train import PretrainConfig, pretrain
 from ptgm.prior.train import PriorConfig, train_prior
+from ptgm.utils import log_to_stdout
 
 torch.set_num_threads(1)
+log_to_stdout()  # as on the command line: tests read the messages from captured stdout
 
 
 @pytest.fixture(scope="session")

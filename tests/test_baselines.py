@@ -7,8 +7,8 @@ from stable_baselines3 import PPO
 from ptgm.baselines.bc import behaviour_clone
 from ptgm.data.generate import load_run_dataset
 from ptgm.domains import get_domain
-from ptgm.hrl.train import TrainConfig, train
 from ptgm.hrl.wrapper import ScaledObservation
+from ptgm.train import TrainConfig, train
 from ptgm.utils import PTGMError
 
 

@@ -2,17 +2,16 @@
 
 import csv
 import json
-import re
 import shutil
 
 import numpy as np
 import pytest
 
 from ptgm.bench import (
+    RECORD_SCHEMA,
     BenchConfig,
     area_under_curve,
     bench,
-    pretraining_from_markdown,
     pretraining_markdown,
     reference_comparison,
     rolling_score,
@@ -20,7 +19,7 @@ from ptgm.bench import (
     subtask_markdown,
 )
 from ptgm.cli import main
-from ptgm.hrl.train import TrainConfig
+from ptgm.train import TrainConfig
 from ptgm.utils import PTGMError, recorded_settings
 
 
@@ -138,8 +137,13 @@ def test_tiny_bench_runs_every_job_and_reuses_them(tiny_run, tmp_path):
     assert {("ptgm", "0"), ("ptgm", "1")} <= {(r["method"], r["seed"]) for r in rows}
     table = (out / "summary.md").read_text()
     assert "| collect_wood | ptgm | 2 |" in table and "| collect_wood | ppo | 2 |" in table
-    for name in ["learning_curves_collect_wood.png", "codebook_goals.png", "dataset_coverage.md"]:
-        assert (out / name).stat().st_size > 0
+    assert (out / "learning_curves_collect_wood.png").stat().st_size > 0
+    # The pieces' pictures are kept once, beside the results folders, and linked from the summary.
+    pieces = tmp_path / "pieces" / summary["pretrained"]["fingerprint"]
+    for name in ["goals.png", "projection.png", "coverage.md"]:
+        assert (pieces / name).stat().st_size > 0
+        assert f"](../pieces/{pieces.name}/{name})" in table
+    assert summary["schema"] == RECORD_SCHEMA
     # Summarising only starts nothing and keeps every finished run in the table.
     bench(BenchConfig(**{**config, "seeds": 3, "summarize_only": True}))
     assert len(json.loads((out / "summary.json").read_text())["runs"]) == 4
@@ -161,7 +165,7 @@ def test_a_bench_of_methods_from_scratch_pre_trains_nothing(tmp_path):
     assert (run / "rl" / "collect_wood" / "ppo-seed0" / "DONE.json").exists()
     table = (out / "summary.md").read_text()
     assert "pre-trained pieces: none" in table and "| collect_wood | ppo | 1 |" in table
-    assert "Goal codebook" not in table and not (out / "codebook_goals.png").exists()
+    assert "Goal codebook" not in table and not (tmp_path / "pieces").exists()
     assert json.loads((out / "summary.json").read_text())["pretrained"] is None
     # Summarising needs no pre-training either.
     bench(BenchConfig(**{**vars(config), "summarize_only": True}))
@@ -229,7 +233,7 @@ def test_summary_shows_runs_in_progress(tiny_run, tmp_path):
 def test_settings_added_after_results_were_recorded_keep_the_defaults_those_results_ran_with():
     # results/*/summary.json and runs' DONE.json files made before these settings existed lack them; they are
     # read back with today's defaults (recorded_settings), so changing one of these would misread them.
-    ran_with = {"gamma": 0.0, "anneal_lr": False, "ent_coef": 0.01, "kl_coef": 0.01, "normalize_advantage": True}
+    ran_with = {"gamma": None, "anneal_lr": False, "ent_coef": 0.01, "kl_coef": 0.01, "normalize_advantage": True}
     assert {name: getattr(BenchConfig(), name) for name in ran_with} == ran_with
     assert TrainConfig().normalize_advantage is True
     old_record = {"domain": "kitchen", "env_steps": 300}
@@ -268,13 +272,13 @@ def test_runs_recorded_in_the_results_count_when_their_directories_are_gone(tiny
         bench(BenchConfig(**{**config, "env_steps": 400, "summarize_only": True}))
     assert len(json.loads((out / "summary.json").read_text())["runs"]) == 1
     # A record made before the bench had --gamma (--ent-coef, --kl-coef) was made with each method's own
-    # discount (gamma 0) and the default entropy bonus and α.
+    # discount (gamma unset) and the default entropy bonus and α.
     record = json.loads((out / "summary.json").read_text())
     del record["config"]["gamma"], record["config"]["ent_coef"], record["config"]["kl_coef"]
     (out / "summary.json").write_text(json.dumps(record))
     bench(BenchConfig(**{**config, "summarize_only": True}))
     assert len(json.loads((out / "summary.json").read_text())["runs"]) == 1
-    with pytest.raises(PTGMError, match="gamma=0.0"):
+    with pytest.raises(PTGMError, match="gamma=None"):
         bench(BenchConfig(**{**config, "gamma": 0.95, "summarize_only": True}))
     # A run recorded before a training setting existed ran with that setting's default, and counts.
     record = json.loads((out / "summary.json").read_text())
@@ -304,20 +308,14 @@ def test_runs_recorded_in_the_results_count_when_their_directories_are_gone(tiny
     assert json.loads((out / "summary.json").read_text())["runs"] == []
     record_data = {k: v for k, v in json.loads((out / "summary.json").read_text())["pretrained"]["data"].items()
                    if k in ("episodes", "transitions")}
-    # A record older than the pre-training numbers (neither summary.json nor summary.md has them), without the
-    # run directory: its summary says they are not recorded, and nothing is trained (it once generated a dataset).
+    assert set(record_data) == {"episodes", "transitions"}
+    # A record without the pre-training numbers, without the run directory: its summary says they are not
+    # recorded (the Markdown is never read back), and nothing is trained (it once generated a dataset).
     record = json.loads((out / "summary.json").read_text())
     del record["pretrained"]
     (out / "summary.json").write_text(json.dumps(record))
-    table = (out / "summary.md").read_text()
-    (out / "summary.md").write_text("\n".join(line for line in table.splitlines() if not line.startswith("- ")))
     bench(BenchConfig(**{**config, "summarize_only": True}))
     assert not run.exists() and "made before it kept them" in (out / "summary.md").read_text()
-    # Had its summary.md kept them, they are read from there, and kept.
-    (out / "summary.md").write_text(table)
-    bench(BenchConfig(**{**config, "summarize_only": True}))
-    assert (out / "summary.md").read_text() == table
-    assert json.loads((out / "summary.json").read_text())["pretrained"]["data"] == record_data
     # With no record and no pieces, summarising names the missing stages.
     with pytest.raises(PTGMError, match="--summarize-only trains nothing.*data, lowlevel, prior"):
         bench(BenchConfig(**{**config, "out": str(tmp_path / "elsewhere"), "summarize_only": True}))
@@ -333,10 +331,7 @@ def test_runs_recorded_from_other_pretrained_pieces_are_not_mixed_in(tiny_run, t
     record = json.loads((out / "summary.json").read_text())
     codebook = json.loads((tiny_run / "codebook" / "DONE.json").read_text())["summary"]
     assert record["pretrained"]["fingerprint"] == codebook["fingerprint"]  # the pieces' dataset, recorded
-    # The summary's lines on the pieces read back into the numbers they show (for records older than them).
-    read_back = pretraining_from_markdown(out / "summary.md")
-    assert read_back["data"] == {k: record["pretrained"]["data"][k] for k in ("episodes", "transitions")}
-    assert set(pretraining_markdown(read_back)) <= set((out / "summary.md").read_text().splitlines())
+    assert set(pretraining_markdown(record["pretrained"])) <= set((out / "summary.md").read_text().splitlines())
     shutil.rmtree(tmp_path / "run" / "rl")  # the run directory keeps its pieces, not the recorded runs
     more = BenchConfig(**{**config, "seeds": 2})  # seed 1 is trained with the run directory's pieces
     for change in ("fingerprint", "episodes"):  # another dataset; records from before the fingerprint: by its size
@@ -351,19 +346,10 @@ def test_runs_recorded_from_other_pretrained_pieces_are_not_mixed_in(tiny_run, t
             bench(more)
         assert json.loads((out / "summary.json").read_text()) == other  # the record is left as it was
         assert not (tmp_path / "run" / "rl").exists()  # and nothing was trained beside it
-    # A record from before summary.json kept the pieces has their numbers in its summary.md: checked by size.
+    # One with no such numbers, summarised alone: its summary says they are not recorded, rather than
+    # giving those of the pieces the run directory holds now (which may be others).
     del other["pretrained"]
     (out / "summary.json").write_text(json.dumps(other))
-    summary = (out / "summary.md").read_text()
-    assert "- dataset: " in summary
-    (out / "summary.md").write_text(re.sub(r"- dataset: (\d+) episodes", lambda m: f"- dataset: {int(m[1]) + 1} episodes",
-                                           summary))
-    with pytest.raises(PTGMError, match="other pre-trained pieces.*fingerprint not recorded"):
-        bench(more)
-    assert not (tmp_path / "run" / "rl").exists()
-    # One with no such numbers at all, summarised alone: its summary says they are not recorded, rather than
-    # giving those of the pieces the run directory holds now (which may be others).
-    (out / "summary.md").write_text("\n".join(line for line in summary.splitlines() if not line.startswith("- ")))
     capsys.readouterr()
     bench(BenchConfig(**config))  # nothing to train, so not even without --summarize-only
     assert "which has none" in capsys.readouterr().out
@@ -393,7 +379,7 @@ def test_compare_sets_the_sweeps_side_by_side(tiny_run, tmp_path):
     assert sorted(result["pictures"]) == ["sweep_gamma.png", "sweep_k.png", "sweep_n_clusters.png"]
     assert all((tmp_path / "sweeps" / p).stat().st_size > 0 for p in result["pictures"])
     table = (tmp_path / "sweeps" / "comparison.md").read_text()
-    assert table.count("| collect_wood | ptgm | 1 |") == 4 and f"| {folders[1]} | 4 | 10 | 0.0 |" in table
+    assert table.count("| collect_wood | ptgm | 1 |") == 4 and f"| {folders[1]} | 4 | 10 | 0.95 |" in table  # the discount the runs trained with
     # The command written at the top gives this comparison again.
     assert f"Command: `ptgm compare --results {' '.join(folders)} --out {tmp_path / 'sweeps'}`" in table
     # One folder alone: no swept setting, no plot, and the table's rows still line up with its header.
@@ -406,3 +392,16 @@ def test_compare_sets_the_sweeps_side_by_side(tiny_run, tmp_path):
     (tmp_path / "n4" / "summary.json").write_text("{")
     with pytest.raises(PTGMError, match="not valid JSON"):
         compare(CompareConfig(results=tuple(folders)))
+
+
+def test_a_record_of_another_version_is_not_mixed_in(tiny_run, tmp_path):
+    out = tmp_path / "results"
+    config = dict(run_dir=str(tmp_path / "run"), share_from=str(tiny_run), n_clusters=8, methods=("ptgm",), seeds=1,
+                  env_steps=200, eval_episodes=1, window=1, out=str(out))
+    bench(BenchConfig(**config))
+    record = json.loads((out / "summary.json").read_text())
+    del record["schema"]  # as older code wrote it
+    (out / "summary.json").write_text(json.dumps(record))
+    with pytest.raises(PTGMError, match="another version of ptgm .record schema 1.*own --out"):
+        bench(BenchConfig(**{**config, "summarize_only": True}))
+    assert "schema" not in json.loads((out / "summary.json").read_text())  # left as it was

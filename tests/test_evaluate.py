@@ -3,7 +3,7 @@ import json
 import pytest
 
 from ptgm.evaluate import EvaluateConfig, evaluate, trained_config
-from ptgm.hrl.train import TrainConfig, run_directory
+from ptgm.train import TrainConfig, run_directory
 from ptgm.utils import PTGMError, config_dict
 
 

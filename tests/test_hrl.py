@@ -12,9 +12,10 @@ from ptgm.domains import get_domain
 from ptgm.domains.crafter.env import CrafterEnv, CrafterTask
 from ptgm.evaluate import EvaluateConfig, evaluate
 from ptgm.hrl.ppo import PTGMPPO, kl_prior_to_policy
+from ptgm.hrl.pretrained import Pretrained
 from ptgm.hrl.sac import GoalSAC, GoalSACPolicy
-from ptgm.hrl.train import TrainConfig, load_pretrained, train
 from ptgm.hrl.wrapper import ContinuousGoalEnv, GoalSelectionEnv, GoalSelectionVecEnv, ScaledObservation
+from ptgm.train import TrainConfig, train
 
 
 def test_kl_has_the_right_sign_and_size():
@@ -44,7 +45,8 @@ class _StepCounter:
 
 
 def test_wrapper_runs_exactly_k_steps_and_stops_at_episode_end(tiny_run):
-    policy, codebook, _, _ = load_pretrained(tiny_run)
+    pieces = Pretrained.load(tiny_run)
+    policy, codebook = pieces.policy, pieces.codebook
     base = CrafterEnv(CrafterTask("collect_diamond", {}, max_steps=25))
     counter = _StepCounter(base)
     env = GoalSelectionEnv(base, policy, codebook.goal_features, k=10)
@@ -59,7 +61,8 @@ def test_wrapper_runs_exactly_k_steps_and_stops_at_episode_end(tiny_run):
 
 
 def test_wrappers_give_the_low_level_policy_the_composed_goal(tiny_run, monkeypatch):
-    policy, codebook, _, _ = load_pretrained(tiny_run)
+    pieces = Pretrained.load(tiny_run)
+    policy, codebook = pieces.policy, pieces.codebook
     goals = codebook.goal_features
     composed, given = [], []
 
@@ -90,7 +93,8 @@ def test_wrappers_give_the_low_level_policy_the_composed_goal(tiny_run, monkeypa
 
 
 def test_wrapper_sums_task_reward_and_ends_on_success(tiny_run):
-    policy, codebook, _, _ = load_pretrained(tiny_run)
+    pieces = Pretrained.load(tiny_run)
+    policy, codebook = pieces.policy, pieces.codebook
     base = CrafterEnv("collect_wood")
     env = GoalSelectionEnv(base, policy, codebook.goal_features, k=50)
     env.reset(seed=0)
@@ -112,13 +116,15 @@ def test_wrapper_sums_task_reward_and_ends_on_success(tiny_run):
 
 
 def test_wrapper_rejects_mismatched_policy(tiny_run):
-    policy, codebook, _, _ = load_pretrained(tiny_run)
+    pieces = Pretrained.load(tiny_run)
+    policy, codebook = pieces.policy, pieces.codebook
     with pytest.raises(ValueError, match="featurisers"):
         GoalSelectionEnv(CrafterEnv("collect_wood"), policy, codebook.goal_features[:, :5], k=10)
 
 
 def _hl_env(tiny_run, task="collect_diamond"):
-    policy, codebook, prior, _ = load_pretrained(tiny_run)
+    pieces = Pretrained.load(tiny_run)
+    policy, codebook, prior = pieces.policy, pieces.codebook, pieces.prior
 
     def make():
         env = ScaledObservation(GoalSelectionEnv(CrafterEnv(task), policy, codebook.goal_features, k=2))
@@ -160,7 +166,8 @@ def test_initialising_from_the_prior_copies_it(tiny_run):
 
 def test_batched_vec_env_matches_single_goal_selection_envs(tiny_run):
     """GoalSelectionVecEnv = ScaledObservation(GoalSelectionEnv) per env, including episode ends mid-goal."""
-    policy, codebook, _, _ = load_pretrained(tiny_run)
+    pieces = Pretrained.load(tiny_run)
+    policy, codebook = pieces.policy, pieces.codebook
     make = [lambda: CrafterEnv("collect_wood", max_steps=25) for _ in range(2)]
     vec = GoalSelectionVecEnv(make, policy, codebook.goal_features, k=10, deterministic=True)
     vec.seed(5)
@@ -187,7 +194,8 @@ def test_batched_vec_env_matches_single_goal_selection_envs(tiny_run):
 
 
 def test_continuous_goal_env_maps_actions_onto_the_goal_box(tiny_run):
-    policy, codebook, _, _ = load_pretrained(tiny_run)
+    pieces = Pretrained.load(tiny_run)
+    policy, codebook = pieces.policy, pieces.codebook
     low, high = codebook.goal_features.min(0), codebook.goal_features.max(0)
     env = ContinuousGoalEnv(get_domain("crafter").make_env("collect_wood"), policy, low, high, k=3)
     assert env.action_space.shape == (policy.goal_dim,)
@@ -208,7 +216,7 @@ def test_no_cluster_ablation_trains(tiny_run):
 def test_target_kl_reaches_ppo_and_zero_leaves_it_off(tiny_run):
     from stable_baselines3.common.save_util import load_from_zip_file
 
-    from ptgm.hrl.train import run_directory
+    from ptgm.train import run_directory
 
     for target_kl, expected in ((0.02, 0.02), (0.0, None)):
         config = TrainConfig(run_dir=str(tiny_run), env_steps=200, n_envs=2, n_steps=16, eval_episodes=1, seed=5,
@@ -223,7 +231,7 @@ def test_learning_rate_anneals_linearly_over_the_env_step_budget(tiny_run):
 
     from stable_baselines3.common.save_util import load_from_zip_file
 
-    from ptgm.hrl.train import LinearLearningRateDecay, run_directory
+    from ptgm.train import LinearLearningRateDecay, run_directory
 
     decay = LinearLearningRateDecay(3e-4, SimpleNamespace(env_steps=250, budget=1000))
     assert decay.rate() == pytest.approx(2.25e-4)
@@ -287,7 +295,7 @@ def test_goal_sac_starts_as_the_prior_and_round_trips(tiny_run, tmp_path):
 
 
 def test_ptgm_sac_trains_resumes_and_evaluates(tiny_run, monkeypatch, tmp_path):
-    import ptgm.hrl.train as hrl_train
+    import ptgm.train as hrl_train
 
     base = dict(run_dir=str(tiny_run), method="ptgm-sac", env_steps=300, n_envs=2, eval_episodes=1, seed=6,
                 sac_learning_starts=40, checkpoint_every=100)
@@ -329,17 +337,15 @@ def test_ptgm_sac_trains_resumes_and_evaluates(tiny_run, monkeypatch, tmp_path):
 
 
 def test_make_model_starts_each_method_from_its_pretrained_pieces(tiny_run):
-    from ptgm.hrl.train import load_method_pieces, make_model, make_vec_env
+    from ptgm.agent import Agent
 
     starts = {}
     for method in ("ptgm", "ptgm-no-prior", "ppo"):
-        config = TrainConfig(run_dir=str(tiny_run), method=method, n_envs=1, seed=3)
-        pieces = load_method_pieces(config)
-        assert (pieces is None) == (method == "ppo")
-        vec_env = make_vec_env(config, pieces)
-        starts[method] = (make_model(config, vec_env, pieces), vec_env.observation_space.shape[0])
-        vec_env.close()
-    prior = load_pretrained(tiny_run)[2]
+        agent = Agent(method, TrainConfig(run_dir=str(tiny_run), method=method, n_envs=1, seed=3))
+        assert (agent.pieces is None) == (method == "ppo")
+        starts[method] = (agent.model, agent.model.observation_space.shape[0])
+        agent.model.get_env().close()
+    prior = Pretrained.load(tiny_run).prior
     obs = torch.rand(6, starts["ptgm"][1])
     for method, expected_kl in (("ptgm", 0.0), ("ptgm-no-prior", None)):
         model = starts[method][0]
@@ -351,11 +357,9 @@ def test_make_model_starts_each_method_from_its_pretrained_pieces(tiny_run):
             assert torch.allclose(kl, torch.zeros(6), atol=1e-5) and model.kl_coef == 0.01
     assert type(starts["ppo"][0]).__name__ == "PPO" and starts["ppo"][0].num_timesteps == 0
     assert all(model.normalize_advantage for model, _ in starts.values())  # SB3's default unless turned off
-    config = TrainConfig(run_dir=str(tiny_run), n_envs=1, normalize_advantage=False)
-    pieces = load_method_pieces(config)
-    vec_env = make_vec_env(config, pieces)
-    assert make_model(config, vec_env, pieces).normalize_advantage is False
-    vec_env.close()
+    agent = Agent("ptgm", TrainConfig(run_dir=str(tiny_run), n_envs=1, normalize_advantage=False))
+    assert agent.model.normalize_advantage is False
+    agent.model.get_env().close()
 
 
 def test_pretrained_alone_benchmark_evaluates_each_start(tiny_run, tmp_path, monkeypatch):

@@ -9,9 +9,9 @@ from ptgm.clustering.codebook import ClusterConfig, cluster
 from ptgm.data.generate import GenerateConfig, generate, load_run_dataset
 from ptgm.domains import get_domain
 from ptgm.domains.kitchen.env import parse_task
-from ptgm.hrl.train import TrainConfig, train
 from ptgm.lowlevel.train import PretrainConfig, pretrain
 from ptgm.prior.train import PriorConfig, train_prior
+from ptgm.train import TrainConfig, train
 from ptgm.utils import PTGMError
 
 

@@ -7,8 +7,8 @@ import time
 import pytest
 
 from ptgm.cli import main
-from ptgm.hrl.train import TrainConfig, train
 from ptgm.lowlevel.train import PretrainConfig, pretrain
+from ptgm.train import TrainConfig, train
 from ptgm.utils import PTGMError
 
 
@@ -108,7 +108,7 @@ def test_interrupted_rl_resumes(tiny_run, tmp_path):
     class Stop(Exception):
         pass
 
-    import ptgm.hrl.train as hrl_train
+    import ptgm.train as hrl_train
     original = hrl_train.EpisodeRecorder.save_checkpoint
 
     def save_then_stop(self):
@@ -133,8 +133,9 @@ def test_user_errors_exit_with_a_message(tmp_path, capsys):
     assert "ptgm generate" in capsys.readouterr().err
     assert main(["train", "--run-dir", str(tmp_path), "--task", "collect_woood"]) == 2
     assert "Unknown Crafter task" in capsys.readouterr().err
-    assert main(["train", "--run-dir", str(tmp_path), "--method", "dqn"]) == 2
-    assert "Unknown method" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:  # a name outside the listed choices: argparse's one-line error
+        main(["train", "--run-dir", str(tmp_path), "--method", "dqn"])
+    assert exit_.value.code == 2 and "invalid choice: 'dqn'" in capsys.readouterr().err
     assert main(["train", "--run-dir", str(tmp_path / "nothing")]) == 2
     assert "ptgm pretrain" in capsys.readouterr().err
 

@@ -3,8 +3,8 @@
 import pytest
 
 from ptgm.cli import main
-from ptgm.hrl.train import TrainConfig, train
 from ptgm.report import ReportConfig, _runs, report, reward_pace
+from ptgm.train import TrainConfig, train
 from ptgm.utils import PTGMError
 
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 from stable_baselines3.common.vec_env import DummyVecEnv
 
+import ptgm.train as hrl_train
 from ptgm.baselines.spirl import (
     SkillEnv,
     SkillModel,
@@ -24,9 +25,8 @@ from ptgm.cli import main
 from ptgm.data.dataset import TrajectoryData
 from ptgm.data.generate import GenerateConfig, generate
 from ptgm.domains import get_domain
-from ptgm.hrl import train as hrl_train
-from ptgm.hrl.train import TrainConfig, train
 from ptgm.hrl.wrapper import ScaledObservation
+from ptgm.train import TrainConfig, train
 from ptgm.utils import PTGMError
 
 SMALL = dict(steps=300, eval_every=100, checkpoint_every=100, batch_size=64, hidden=(64, 64),
@@ -219,14 +219,15 @@ def test_clear_errors_for_missing_skills_other_data_and_discrete_actions(kitchen
 
 def test_bench_pretrains_spirl_only_when_asked(monkeypatch, tmp_path):
     from ptgm import bench
+    from ptgm.bench import grid
 
     called = []
     for name in ("generate", "pretrain", "train_prior"):
-        monkeypatch.setattr(bench, name, lambda config: {})
-    monkeypatch.setattr(bench, "cluster", lambda config: {"n_clusters": config.n_clusters})
-    monkeypatch.setattr(bench, "train_spirl", lambda config: called.append(config) or {"val_recon_mse": 0.0})
+        monkeypatch.setattr(grid, name, lambda config: {})
+    monkeypatch.setattr(grid, "cluster", lambda config: {"n_clusters": config.n_clusters})
+    monkeypatch.setattr(grid, "train_spirl", lambda config: called.append(config) or {"val_recon_mse": 0.0})
     config = bench.BenchConfig(run_dir=str(tmp_path), domain="kitchen", methods=("ptgm", "sac"))
-    assert "spirl" not in bench._pretrain_stages(config) and not called
+    assert "spirl" not in grid._pretrain_stages(config) and not called
     config = bench.BenchConfig(run_dir=str(tmp_path), domain="kitchen", methods=("ptgm", "spirl"))
-    assert bench._pretrain_stages(config)["spirl"] == {"val_recon_mse": 0.0}
+    assert grid._pretrain_stages(config)["spirl"] == {"val_recon_mse": 0.0}
     assert called[0].run_dir == str(tmp_path) and called[0].domain == "kitchen" and called[0].resume

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 from stable_baselines3.common.policies import ActorCriticPolicy
-from tqdm.auto import trange
 
+from ptgm.progress import progress
 from ptgm.utils import PTGMError
 
 
@@ -37,7 +37,7 @@ def behaviour_clone(policy: ActorCriticPolicy, observations: np.ndarray, actions
     optimizer = torch.optim.Adam(actor, lr=learning_rate)
     policy.set_training_mode(True)
     loss_value, accuracy = float("nan"), float("nan")
-    for _ in trange(steps, desc="behaviour cloning", leave=False):
+    for _ in progress(range(steps), desc="behaviour cloning", leave=False):
         rows = torch.as_tensor(rng.integers(0, len(obs_t), batch_size))
         _, log_prob, _ = policy.evaluate_actions(obs_t[rows], act_t[rows])
         loss = -log_prob.mean()

@@ -25,7 +25,7 @@ which distorts the skills away from the origin).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
 from pathlib import Path
 
 import gymnasium as gym
@@ -38,46 +38,20 @@ from torch.distributions import Normal, kl_divergence
 
 from ptgm.data.dataset import TrajectoryData
 from ptgm.data.generate import load_run_dataset
-from ptgm.domains import get_domain
+from ptgm.domains import domain_of, get_domain
 from ptgm.nets import SavableModule, ScaledInput, mlp, observation_scale
+from ptgm.settings import TARGET_DIVERGENCE, SpirlConfig
 from ptgm.training import fit
-from ptgm.utils import PTGMError, fill_domain_defaults, mark_stage_done, prepare_stage, seed_everything, stage_done
+from ptgm.utils import PTGMError, mark_stage_done, prepare_stage, seed_everything, stage_done
+
+logger = logging.getLogger(__name__)
 
 #: Clamp of every predicted log standard deviation (encoder and prior).
 LOG_STD_RANGE = (-10.0, 2.0)
-#: SPiRL's Kitchen target for KL(π(z|s) ‖ p(z|s)) that the automatic α tracks.
-TARGET_DIVERGENCE = 5.0
 #: SPiRL clips the divergence estimate to ±100 so a rare far-off sample cannot swamp the losses.
 MAX_DIVERGENCE = 100.0
 #: Squashed actions are kept this far inside ±1 before atanh (|z| ≤ 7.25).
 ATANH_EPS = 1e-6
-
-
-@dataclass
-class SpirlConfig:
-    """Hyper-parameters of `ptgm spirl` (SPiRL's skill VAE and skill prior)."""
-
-    run_dir: str = field(default="", metadata={"help": "run directory; writes RUN_DIR/spirl (empty: runs/DOMAIN)"})
-    domain: str = field(default="kitchen", metadata={"help": "domain plug-in (continuous actions only)"})
-    dataset: str = field(default="", metadata={"help": "Minari dataset path or id (default: the run's own data)"})
-    steps: int = field(default=40_000, metadata={"help": "gradient steps"})
-    batch_size: int = field(default=128, metadata={"help": "action windows per gradient step"})
-    learning_rate: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
-    horizon: int = field(default=10, metadata={"help": "H, actions per skill (environment steps per downstream step)"})
-    latent_dim: int = field(default=10, metadata={"help": "size of the skill latent z"})
-    beta: float = field(default=5e-4, metadata={"help": "β, weight of KL(q(z|a) ‖ N(0, I)) in the VAE loss"})
-    hidden: tuple[int, ...] = field(default=(128, 128, 128), metadata={"help": "encoder and decoder hidden widths"})
-    prior_hidden: tuple[int, ...] = field(default=(256, 256), metadata={
-        "help": "skill prior hidden widths (the downstream SAC actor's, which starts as a copy of the prior)"})
-    val_fraction: float = field(default=0.05, metadata={"help": "fraction of episodes held out"})
-    eval_every: int = field(default=1000, metadata={"help": "gradient steps between validation passes"})
-    checkpoint_every: int = field(default=5000, metadata={"help": "gradient steps between checkpoints"})
-    seed: int = field(default=0, metadata={"help": "random seed"})
-    force: bool = field(default=False, metadata={"help": "retrain even if finished"})
-    resume: bool = field(default=False, metadata={"help": "continue from the last checkpoint"})
-
-    def __post_init__(self) -> None:
-        fill_domain_defaults(self)
 
 
 def _gaussian(params: torch.Tensor) -> Normal:
@@ -177,7 +151,7 @@ def check_continuous(env: gym.Env, domain_name: str) -> gym.spaces.Box:
 
 def train_spirl(config: SpirlConfig) -> dict:
     """`ptgm spirl`: train the skill VAE and skill prior; writes RUN_DIR/spirl/skills.pt."""
-    domain = get_domain(config.domain)
+    domain = domain_of(config)
     env = domain.make_env(None)
     action_space = check_continuous(env, domain.name)
     out = Path(config.run_dir) / "spirl"
@@ -231,7 +205,7 @@ def train_spirl(config: SpirlConfig) -> dict:
     summary = {**metrics, "mean_action_mse": mean_action_mse, "train_windows": int(len(train_starts)),
                "val_windows": int(len(val_starts)), "fingerprint": data.fingerprint}
     mark_stage_done(out, config, summary)
-    print(f"[spirl] held-out reconstruction MSE {metrics['val_recon_mse']:.4f} (predicting the mean action: "
+    logger.info(f"[spirl] held-out reconstruction MSE {metrics['val_recon_mse']:.4f} (predicting the mean action: "
           f"{mean_action_mse:.4f}); prior KL(q ‖ p) {metrics['val_prior_kl']:.2f} nats")
     return summary
 
@@ -242,10 +216,13 @@ def load_skills(run_dir: str | Path, domain: str, check_dataset: bool = False) -
     With ``check_dataset`` the dataset it was trained on is read again and its fingerprint
     compared, so skills from a since-regenerated or different dataset give a clear error.
     """
-    check_continuous(get_domain(domain).make_env(None), domain)
     directory = Path(run_dir) / "spirl"
     fix = f"Train them with `ptgm spirl --run-dir {run_dir} --domain {domain}`."
     done = stage_done(directory)
+    recorded = done["config"] if done is not None else {}
+    dataset = recorded.get("dataset") or None
+    plugin = get_domain(domain, dataset=dataset, goal_keys=tuple(recorded.get("goal_keys") or ()))
+    check_continuous(plugin.make_env(None), domain)
     if done is None:
         raise PTGMError(f"No finished SPiRL skills in {directory}. {fix}")
     model, ckpt = SkillModel.load(directory / "skills.pt")
@@ -253,8 +230,7 @@ def load_skills(run_dir: str | Path, domain: str, check_dataset: bool = False) -
     if ckpt.get("domain") != domain:
         raise PTGMError(f"The SPiRL skills in {directory} are for {ckpt.get('domain')}, not {domain}. {fix}")
     if check_dataset:
-        dataset = done["config"].get("dataset") or None
-        data = load_run_dataset(run_dir, dataset, get_domain(domain).dataset_observation_key)
+        data = load_run_dataset(run_dir, dataset, plugin.dataset_observation_key)
         if data.fingerprint != model.fingerprint:
             raise PTGMError(f"The SPiRL skills in {directory} were trained on dataset {model.fingerprint}, but "
                             f"{dataset or 'the run dataset'} is now dataset {data.fingerprint}. Retrain them with "

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -10,33 +11,16 @@ from sklearn.cluster import KMeans
 
 from ptgm.data.dataset import TrajectoryData
 from ptgm.data.generate import load_run_dataset
-from ptgm.domains import get_domain
+from ptgm.domains import domain_of
+from ptgm.settings import ClusterConfig
 from ptgm.utils import (
     PTGMError,
     atomic_savez,
-    fill_domain_defaults,
     mark_stage_done,
     prepare_stage,
 )
 
-
-@dataclass
-class ClusterConfig:
-    """Hyper-parameters of `ptgm cluster`."""
-
-    run_dir: str = field(default="", metadata={"help": "run directory; writes RUN_DIR/codebook (empty: runs/DOMAIN)"})
-    domain: str = field(default="crafter", metadata={"help": "domain plug-in (its goal featuriser is used)"})
-    dataset: str = field(default="", metadata={"help": "Minari dataset path or id (default: the run's own data)"})
-    n_clusters: int = field(default=0, metadata={"help": "number of discrete goals N (0: the domain's, Crafter 64, "
-                                                             "Kitchen 200)"})
-    max_samples: int = field(default=200_000, metadata={"help": "dataset states sampled for K-means"})
-    n_init: int = field(default=3, metadata={"help": "K-means restarts (best inertia kept)"})
-    seed: int = field(default=0, metadata={"help": "random seed (sampling and K-means)"})
-    force: bool = field(default=False, metadata={"help": "recluster even if finished"})
-    resume: bool = field(default=False, metadata={"help": "accepted for symmetry; clustering is one step"})
-
-    def __post_init__(self) -> None:
-        fill_domain_defaults(self)
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -74,6 +58,11 @@ class Codebook:
 
     def assign(self, features: np.ndarray, batch: int = 65536) -> np.ndarray:
         """Index of the nearest centre for each row of goal features."""
+        if features.shape[1] != self.centers.shape[1]:
+            raise PTGMError(f"These goal features have {features.shape[1]} entries, the codebook's goals "
+                            f"{self.centers.shape[1]}: they come from other goal features (e.g. another --goal-keys). "
+                            "Give every command the settings `ptgm cluster` had, or rebuild the codebook with "
+                            "`ptgm cluster --force`.")
         out = np.empty(len(features), np.int64)
         centers = self.centers / self.feature_scale
         c2 = (centers**2).sum(1)
@@ -158,11 +147,11 @@ def cluster(config: ClusterConfig) -> dict:
     previous = prepare_stage(out, config, config.force, config.resume, "cluster")
     if previous is not None:
         return previous
-    domain = get_domain(config.domain)
+    domain = domain_of(config)
     data = load_run_dataset(config.run_dir, config.dataset or None, domain.dataset_observation_key)
     data.check_observation_size(domain.make_env(None).observation_space.shape[0], f"the {domain.name} environment")
     features = domain.goal_features(data.observations)
-    print(f"[cluster] K-means with {config.n_clusters} clusters on {min(config.max_samples, len(features))} "
+    logger.info(f"[cluster] K-means with {config.n_clusters} clusters on {min(config.max_samples, len(features))} "
           f"of {len(features)} states ({features.shape[1]}-d goal features)")
     codebook = build_codebook(data, features, config.n_clusters, config.max_samples, config.seed,
                               config.n_init, domain.name, standardize=domain.standardize_goal_features)
@@ -176,5 +165,5 @@ def cluster(config: ClusterConfig) -> dict:
                "largest_cluster": int(codebook.cluster_sizes.max()),
                "pictures": [str(out / "goals.png"), str(out / "projection.png")]}
     mark_stage_done(out, config, summary)
-    print(f"[cluster] saved {out / 'codebook.npz'} and pictures {out / 'goals.png'}, {out / 'projection.png'}")
+    logger.info(f"[cluster] saved {out / 'codebook.npz'} and pictures {out / 'goals.png'}, {out / 'projection.png'}")
     return summary

@@ -211,13 +211,27 @@ def _float32(array: np.ndarray) -> np.ndarray:
     return array.astype(np.float32) if array.dtype == np.float64 else array
 
 
+#: ``observation_key`` that reads dictionary observations whole, flattened in the order of the observation space
+#: (as :func:`gymnasium.spaces.flatten` and ``FlattenObservation`` lay them out).
+FLATTEN = "*"
+
+
+def flatten_observations(space: gym.Space, observations) -> np.ndarray:
+    """``(T, flat_dim)`` rows of a (nested) dictionary of per-key arrays, in the order of ``space``."""
+    if isinstance(space, gym.spaces.Dict):
+        parts = [flatten_observations(sub, observations[key]) for key, sub in space.spaces.items()]
+        return np.concatenate([p.astype(np.float32) for p in parts], axis=1)
+    array = np.asarray(observations)
+    return array.reshape(len(array), -1)
+
+
 def load_minari(dataset: str | Path, max_episodes: int | None = None,
                 observation_key: str | None = None) -> TrajectoryData:
     """Read a Minari dataset (path or local id) into :class:`TrajectoryData`, with clear errors.
 
     Datasets with dictionary observations (the D4RL kitchen layout: ``observation``,
-    ``achieved_goal``, ``desired_goal``) are read through ``observation_key``.
-    Float observations and actions are stored as float32.
+    ``achieved_goal``, ``desired_goal``) are read through ``observation_key``, or whole and flattened with
+    ``observation_key=FLATTEN``. Float observations and actions are stored as float32.
     """
     import minari
 
@@ -230,12 +244,15 @@ def load_minari(dataset: str | Path, max_episodes: int | None = None,
         observations, actions = [], []
         for ep in episodes:
             obs = ep.observations
-            if isinstance(obs, dict):
+            if isinstance(obs, dict) and observation_key == FLATTEN:
+                obs = flatten_observations(ds.spec.observation_space, obs)
+            elif isinstance(obs, dict):
                 if observation_key not in obs:
                     raise PTGMError(
                         f"The Minari dataset at {data_path} has dictionary observations (keys "
                         f"{', '.join(sorted(obs))}) and no flat observation was asked for under {observation_key!r}. "
-                        "Pass the --domain whose datasets look like this (e.g. --domain kitchen for D4RL kitchen)."
+                        "Pass the --domain whose datasets look like this (e.g. --domain kitchen for D4RL kitchen), or "
+                        "--domain minari, which reads them whole."
                     )
                 obs = obs[observation_key]
             observations.append(_float32(np.asarray(obs)))

@@ -3,49 +3,28 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from ptgm.data.dataset import write_minari
-from ptgm.domains import get_domain
+from ptgm.domains import domain_of, get_domain
+from ptgm.progress import progress
+from ptgm.settings import GenerateConfig
 from ptgm.utils import (
+    PTGMError,
     atomic_savez,
     atomic_write_bytes,
     atomic_write_json,
-    fill_domain_defaults,
     mark_stage_done,
     prepare_stage,
 )
 
-
-@dataclass
-class GenerateConfig:
-    """Hyper-parameters of `ptgm generate`."""
-
-    run_dir: str = field(default="", metadata={"help": "run directory; data goes to RUN_DIR/data (empty: runs/DOMAIN)"})
-    domain: str = field(default="crafter", metadata={"help": "domain plug-in to play"})
-    transitions: int = field(default=0, metadata={
-        "help": "transitions (environment steps) to record in all (0: the domain's default, 1M Crafter, 150k Kitchen)"})
-    max_episode_steps: int = field(default=1000, metadata={"help": "step limit of one play episode"})
-    shard_transitions: int = field(default=10_000, metadata={"help": "transitions per shard (unit of checkpointing and parallel work)"})
-    workers: int = field(default=2, metadata={"help": "parallel worker processes"})
-    seed: int = field(default=0, metadata={"help": "base random seed; shard i uses seed*100003+i"})
-    force: bool = field(default=False, metadata={"help": "regenerate even if the dataset exists"})
-    resume: bool = field(default=False, metadata={"help": "continue an interrupted generation, reusing finished shards"})
-
-    def __post_init__(self) -> None:
-        fill_domain_defaults(self)
-        if self.transitions <= 0:
-            from ptgm.domains import get_domain
-
-            self.transitions = get_domain(self.domain).dataset_transitions
-
+logger = logging.getLogger(__name__)
 
 DATASET_ID = "play-v0"
 
@@ -137,11 +116,15 @@ def coverage_table(episodes: list[dict], names: list[str]) -> dict[str, float]:
 
 def generate(config: GenerateConfig) -> dict:
     """Run the scripted player in parallel shards and write ``RUN_DIR/data/play-v0`` (Minari)."""
+    domain = domain_of(config)
+    domain.check_can_play()
+    if config.dataset:
+        raise PTGMError(f"`ptgm generate` records new play; --dataset {config.dataset} names play that exists: pass "
+                        "it to `ptgm pretrain`, `cluster`, `prior` and `train` instead.")
     out = data_dir(config.run_dir)
     previous = prepare_stage(out, config, config.force, config.resume, "generate")
     if previous is not None:
         return previous
-    domain = get_domain(config.domain)
     n_shards = max(1, int(np.ceil(config.transitions / config.shard_transitions)))
     per_shard = int(np.ceil(config.transitions / n_shards))
     jobs = []
@@ -151,9 +134,9 @@ def generate(config: GenerateConfig) -> dict:
             jobs.append((config.domain, shard, config.seed * 100003 + shard, per_shard, config.max_episode_steps, str(path)))
     start = time.perf_counter()
     if jobs:
-        print(f"[generate] {len(jobs)} of {n_shards} shards to play ({per_shard} transitions each), "
+        logger.info(f"[generate] {len(jobs)} of {n_shards} shards to play ({per_shard} transitions each), "
               f"{config.workers} workers")
-        with tqdm(total=len(jobs) * per_shard, unit="step", desc="generate") as bar:
+        with progress(total=len(jobs) * per_shard, unit="step", desc="generate") as bar:
             if config.workers <= 1:
                 for job in jobs:
                     bar.update(generate_shard(*job)["transitions"])
@@ -182,7 +165,7 @@ def generate(config: GenerateConfig) -> dict:
     for path in out.glob("checkpoint-shard-*.npz"):
         path.unlink()
     mark_stage_done(out, config, summary)
-    print(coverage_markdown(summary))
+    logger.info(coverage_markdown(summary))
     return summary
 
 

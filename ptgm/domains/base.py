@@ -15,6 +15,8 @@ from typing import Callable
 import gymnasium as gym
 import numpy as np
 
+from ptgm.utils import PTGMError
+
 #: A scripted player: called with the current observation, returns an action.
 ScriptedPlayer = Callable[[np.ndarray], int | np.ndarray]
 
@@ -73,6 +75,9 @@ class Domain(ABC):
     def scripted_player(self, env: gym.Env, rng: np.random.Generator) -> ScriptedPlayer:
         """A task-agnostic scripted player for ``env`` (it never sees a task reward)."""
 
+    def check_can_play(self) -> None:
+        """Raise a clear error if the domain has no scripted player (``ptgm generate`` asks before it starts)."""
+
     @abstractmethod
     def render_observation(self, observation: np.ndarray) -> np.ndarray:
         """An RGB picture (H, W, 3, uint8) of one observation, for goal codebooks."""
@@ -109,6 +114,6 @@ class Domain(ABC):
     def check_task(self, task: str) -> None:
         """Raise a clear error for an unknown task name."""
         if task not in self.task_names():
-            raise ValueError(
+            raise PTGMError(
                 f"Unknown {self.name} task {task!r}. Known tasks: {', '.join(sorted(self.task_names()))}."
             )

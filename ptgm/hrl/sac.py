@@ -33,8 +33,8 @@ from stable_baselines3.common.torch_layers import create_mlp
 from stable_baselines3.common.utils import polyak_update
 from torch import nn
 
-from ptgm.baselines.spirl import TARGET_DIVERGENCE  # the authors' Kitchen value, shared with SPiRL's
 from ptgm.prior.model import GoalPrior
+from ptgm.settings import TARGET_DIVERGENCE
 
 
 class GoalSACPolicy(BasePolicy):

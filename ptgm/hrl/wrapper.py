@@ -11,6 +11,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from ptgm.lowlevel.policy import GoalConditionedPolicy
 from ptgm.nets import observation_scale
+from ptgm.settings import DEFAULT_K
 
 #: ``f(goals (B, goal_dim), observations (B, obs_dim)) -> goals (B, goal_dim)``.
 ComposeGoal = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -35,7 +36,7 @@ class GoalSelectionEnv(gym.Wrapper):
             ``None`` gives the low-level policy the goal as it is.
     """
 
-    def __init__(self, env: gym.Env, policy: GoalConditionedPolicy, goal_features: np.ndarray, k: int = 10,
+    def __init__(self, env: gym.Env, policy: GoalConditionedPolicy, goal_features: np.ndarray, k: int = DEFAULT_K,
                  deterministic: bool = False, compose_goal: ComposeGoal | None = None):
         super().__init__(env)
         if goal_features.shape[1] != policy.goal_dim:
@@ -92,7 +93,7 @@ class ContinuousGoalEnv(GoalSelectionEnv):
         low, high: ``(goal_dim,)`` bounds of the goal box.
     """
 
-    def __init__(self, env: gym.Env, policy: GoalConditionedPolicy, low: np.ndarray, high: np.ndarray, k: int = 10,
+    def __init__(self, env: gym.Env, policy: GoalConditionedPolicy, low: np.ndarray, high: np.ndarray, k: int = DEFAULT_K,
                  deterministic: bool = False, compose_goal: ComposeGoal | None = None):
         super().__init__(env, policy, np.stack([low, high]), k, deterministic, compose_goal)
         self.low, self.high = self.goals[0], self.goals[1]
@@ -118,7 +119,7 @@ class GoalSelectionVecEnv(DummyVecEnv):
         policy, goal_features, k, deterministic, compose_goal: as for :class:`GoalSelectionEnv`.
     """
 
-    def __init__(self, env_fns, policy: GoalConditionedPolicy, goal_features: np.ndarray, k: int = 10,
+    def __init__(self, env_fns, policy: GoalConditionedPolicy, goal_features: np.ndarray, k: int = DEFAULT_K,
                  deterministic: bool = False, compose_goal: ComposeGoal | None = None):
         super().__init__(env_fns)
         # Validates shapes and k exactly as the single-environment wrapper does.

@@ -14,11 +14,11 @@ count how often it reaches the data's goal anyway (what the policy does unguided
 from __future__ import annotations
 
 import numpy as np
-from tqdm import tqdm
 
 from ptgm.data.dataset import TrajectoryData
 from ptgm.domains.base import Domain
 from ptgm.lowlevel.policy import GoalConditionedPolicy
+from ptgm.progress import progress
 
 
 def _replay(env, data: TrajectoryData, episode: int, start_row: int, row: int):
@@ -51,7 +51,7 @@ def goal_reaching_test(domain: Domain, data: TrajectoryData, policy: GoalConditi
     episodes = episodes[data.episode_seeds[episodes] >= 0]
     episode_start = np.searchsorted(data.episode_index, np.arange(data.n_episodes))
     reached = control = tried = diverged = trivial = 0
-    bar = tqdm(total=n_trials, desc="goal-reaching test", leave=False)
+    bar = progress(total=n_trials, desc="goal-reaching test", leave=False)
     attempts = 0
     while tried < n_trials and len(episodes) and attempts < 100 * n_trials:
         attempts += 1

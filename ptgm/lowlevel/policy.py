@@ -9,10 +9,8 @@ from torch import nn
 from torch.distributions import Categorical, Distribution, Independent, MixtureSameFamily, Normal
 
 from ptgm.nets import SavableModule, ScaledInput, mlp, observation_scale
-from ptgm.utils import PTGMError
+from ptgm.settings import ACTION_HEADS, check_action_head  # noqa: F401  (re-exported)
 
-#: Action heads for Box action spaces.
-ACTION_HEADS = ("gaussian", "mixture")
 #: Bounds on a mixture component's log standard deviation (keeps the likelihood finite).
 MIXTURE_LOG_STD_RANGE = (-5.0, 1.0)
 
@@ -103,14 +101,6 @@ class GoalConditionedPolicy(SavableModule):
         goal_t = torch.as_tensor(np.atleast_2d(goal))
         action = self.sample(obs_t, goal_t, deterministic).numpy()
         return action[0] if single else action
-
-
-def check_action_head(action_head: str, components: int) -> None:
-    """Raise a clear error for an unknown action head or a mixture without components."""
-    if action_head not in ACTION_HEADS:
-        raise PTGMError(f"Unknown action head {action_head!r} (--action-head); choose one of {', '.join(ACTION_HEADS)}.")
-    if action_head == "mixture" and components < 1:
-        raise PTGMError(f"A mixture action head needs at least 1 component (--mixture-components), got {components}.")
 
 
 def _pick(logits: torch.Tensor, deterministic: bool) -> torch.Tensor:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -10,47 +10,18 @@ import torch
 
 from ptgm.data.generate import load_run_dataset
 from ptgm.data.relabel import hindsight_goal_rows
-from ptgm.domains import get_domain
+from ptgm.domains import domain_of
 from ptgm.lowlevel.evaluate import goal_reaching_test
-from ptgm.lowlevel.policy import GoalConditionedPolicy, check_action_head
+from ptgm.lowlevel.policy import GoalConditionedPolicy
+from ptgm.settings import PretrainConfig
 from ptgm.training import fit
 from ptgm.utils import (
-    fill_domain_defaults,
     mark_stage_done,
     prepare_stage,
     seed_everything,
 )
 
-
-@dataclass
-class PretrainConfig:
-    """Hyper-parameters of `ptgm pretrain` (the goal-conditioned low-level policy)."""
-
-    run_dir: str = field(default="", metadata={"help": "run directory; writes RUN_DIR/lowlevel (empty: runs/DOMAIN)"})
-    domain: str = field(default="crafter", metadata={"help": "domain plug-in"})
-    dataset: str = field(default="", metadata={"help": "Minari dataset path or id (default: the run's own data)"})
-    steps: int = field(default=20_000, metadata={"help": "gradient steps"})
-    batch_size: int = field(default=512, metadata={"help": "samples per gradient step"})
-    learning_rate: float = field(default=3e-4, metadata={"help": "Adam learning rate"})
-    hidden: tuple[int, ...] = field(default=(512, 512, 256), metadata={"help": "hidden layer widths"})
-    action_head: str = field(default="gaussian", metadata={
-        "help": "continuous actions: gaussian (one diagonal Gaussian) or mixture (of Gaussians; for multimodal play)"})
-    mixture_components: int = field(default=5, metadata={"help": "Gaussians in a mixture action head"})
-    k_min: int = field(default=1, metadata={"help": "shortest hindsight goal horizon (steps ahead)"})
-    k_max: int = field(default=0, metadata={
-        "help": "longest hindsight goal horizon (steps ahead; 0: the domain's, Crafter 20, Kitchen 60)"})
-    val_fraction: float = field(default=0.05, metadata={"help": "fraction of episodes held out for validation"})
-    eval_every: int = field(default=1000, metadata={"help": "gradient steps between validation passes"})
-    checkpoint_every: int = field(default=2000, metadata={"help": "gradient steps between checkpoints"})
-    goal_trials: int = field(default=100, metadata={"help": "episodes of the goal-reaching test in the real environment"})
-    goal_horizon: int = field(default=10, metadata={"help": "data gap k between start state and goal in that test"})
-    seed: int = field(default=0, metadata={"help": "random seed"})
-    force: bool = field(default=False, metadata={"help": "retrain even if finished"})
-    resume: bool = field(default=False, metadata={"help": "continue from the last checkpoint"})
-
-    def __post_init__(self) -> None:
-        fill_domain_defaults(self)
-        check_action_head(self.action_head, self.mixture_components)  # before any data is loaded
+logger = logging.getLogger(__name__)
 
 
 def pretrain(config: PretrainConfig) -> dict:
@@ -59,7 +30,7 @@ def pretrain(config: PretrainConfig) -> dict:
     if previous is not None:
         return previous
     seed_everything(config.seed)
-    domain = get_domain(config.domain)
+    domain = domain_of(config)
     data = load_run_dataset(config.run_dir, config.dataset or None, domain.dataset_observation_key)
     env = domain.make_env(None)
     data.check_observation_size(env.observation_space.shape[0], f"the {domain.name} environment")
@@ -103,7 +74,7 @@ def pretrain(config: PretrainConfig) -> dict:
     summary = {**metrics, "train_transitions": int(len(train_rows)), "val_transitions": int(len(val_rows)),
                "goal_reaching": reach}
     mark_stage_done(out, config, summary)
-    print(f"[pretrain] held-out {metric_name} {metrics[metric_name]:.3f}; goal reached {reach['success_rate']:.2f} "
+    logger.info(f"[pretrain] held-out {metric_name} {metrics[metric_name]:.3f}; goal reached {reach['success_rate']:.2f} "
           f"with the true goal vs {reach['control_success_rate']:.2f} with a shuffled goal "
           f"({reach['trials']} trials)")
     return summary

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -13,40 +14,19 @@ from ptgm.clustering.codebook import Codebook
 from ptgm.data.dataset import TrajectoryData
 from ptgm.data.generate import load_run_dataset
 from ptgm.data.relabel import hindsight_goal_rows
-from ptgm.domains import get_domain
+from ptgm.domains import domain_of, get_domain
 from ptgm.nets import observation_scale
 from ptgm.prior.model import GoalPrior
+from ptgm.settings import PriorConfig, check_horizon
 from ptgm.training import fit
 from ptgm.utils import (
-    fill_domain_defaults,
     mark_stage_done,
     prepare_stage,
     seed_everything,
+    stage_done,
 )
 
-
-@dataclass
-class PriorConfig:
-    """Hyper-parameters of `ptgm prior` (the goal prior)."""
-
-    run_dir: str = field(default="", metadata={"help": "run directory; reads RUN_DIR/codebook, writes RUN_DIR/prior (empty: runs/DOMAIN)"})
-    domain: str = field(default="crafter", metadata={"help": "domain plug-in"})
-    dataset: str = field(default="", metadata={"help": "Minari dataset path or id (default: the run's own data)"})
-    steps: int = field(default=10_000, metadata={"help": "gradient steps"})
-    batch_size: int = field(default=512, metadata={"help": "samples per gradient step"})
-    learning_rate: float = field(default=3e-4, metadata={"help": "Adam learning rate"})
-    hidden: tuple[int, ...] = field(default=(256, 256), metadata={"help": "hidden widths (same as the high-level actor)"})
-    k_min: int = field(default=1, metadata={"help": "shortest hindsight goal horizon"})
-    k_max: int = field(default=20, metadata={"help": "longest hindsight goal horizon"})
-    val_fraction: float = field(default=0.05, metadata={"help": "fraction of episodes held out"})
-    eval_every: int = field(default=1000, metadata={"help": "gradient steps between validation passes"})
-    checkpoint_every: int = field(default=2000, metadata={"help": "gradient steps between checkpoints"})
-    seed: int = field(default=0, metadata={"help": "random seed"})
-    force: bool = field(default=False, metadata={"help": "retrain even if finished"})
-    resume: bool = field(default=False, metadata={"help": "continue from the last checkpoint"})
-
-    def __post_init__(self) -> None:
-        fill_domain_defaults(self)
+logger = logging.getLogger(__name__)
 
 
 def prior_labels(data: TrajectoryData, row_clusters: np.ndarray, rows: np.ndarray, rng: np.random.Generator,
@@ -55,13 +35,26 @@ def prior_labels(data: TrajectoryData, row_clusters: np.ndarray, rows: np.ndarra
     return row_clusters[hindsight_goal_rows(rows, data.episode_end, rng, k_min, k_max)]
 
 
+def lowlevel_horizon(run_dir: str | Path, domain: str) -> tuple[int, int]:
+    """The hindsight goal horizons ``(k_min, k_max)`` the run's low-level policy learned (its finished stage's
+    settings), or the domain's when the run has none."""
+    done = stage_done(Path(run_dir) / "lowlevel")
+    if done is not None and "k_max" in done["config"]:
+        return int(done["config"].get("k_min", 1)), int(done["config"]["k_max"])
+    return 1, get_domain(domain).lowlevel_k_max
+
+
 def train_prior(config: PriorConfig) -> dict:
+    if config.k_min is None or config.k_max is None:  # the prior predicts goals as far ahead as the policy reaches
+        k_min, k_max = lowlevel_horizon(config.run_dir, config.domain)
+        config = dataclasses.replace(config, k_min=config.k_min or k_min, k_max=config.k_max or k_max)
+    check_horizon(config.k_min, config.k_max)
     out = Path(config.run_dir) / "prior"
     previous = prepare_stage(out, config, config.force, config.resume, "prior")
     if previous is not None:
         return previous
     seed_everything(config.seed)
-    domain = get_domain(config.domain)
+    domain = domain_of(config)
     data = load_run_dataset(config.run_dir, config.dataset or None, domain.dataset_observation_key)
     env = domain.make_env(None)
     data.check_observation_size(env.observation_space.shape[0], f"the {domain.name} environment")
@@ -97,6 +90,6 @@ def train_prior(config: PriorConfig) -> dict:
     prior.save(out / "prior.pt", fingerprint=data.fingerprint, domain=domain.name)
     summary = {**metrics, "majority_class_accuracy": majority, "n_goals": codebook.n_goals}
     mark_stage_done(out, config, summary)
-    print(f"[prior] held-out accuracy {metrics['val_accuracy']:.3f} (top-5 {metrics['val_top5_accuracy']:.3f}; "
+    logger.info(f"[prior] held-out accuracy {metrics['val_accuracy']:.3f} (top-5 {metrics['val_top5_accuracy']:.3f}; "
           f"majority-class baseline {majority:.3f})")
     return summary

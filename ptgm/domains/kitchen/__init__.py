@@ -120,7 +120,7 @@ class KitchenDomain(Domain):
     score, score_threshold = "return", 3.0  # subtasks completed per episode; the paper's bar on mkbl
     dataset_observation_key = "observation"  # Minari/D4RL kitchen datasets store dict observations
     # The paper's Kitchen codebook has 50 goals. On this play data 200 do better at the same 1M env steps:
-    # 2.67 ± 0.26 subtasks over 3 seeds against 1.54 ± 0.40 with 50 (2.88 ± 0.09 at 300k; results/README.md).
+    # 2.67 ± 0.26 subtasks over 3 seeds against 1.54 ± 0.40 with 50 (2.88 ± 0.09 at 300k; results/LOG.md).
     n_clusters = 200
     # 28 high-level steps per episode and up to four subtasks: the later ones must still count.
     high_level_gamma = 0.99
@@ -133,7 +133,7 @@ class KitchenDomain(Domain):
     deterministic_low_level = True
     # Without it PPO's updates grew (approximate KL peaks 0.13) and one seed's policy collapsed after a long
     # two-subtask plateau (entropy 0.33 -> 0.005 nats, return 2.0 -> 1.0); with 0.02 that seed and another ran
-    # 1M env steps without falling, while a third still fell, at 640k (results/README.md).
+    # 1M env steps without falling, while a third still fell, at 640k (results/LOG.md).
     high_level_target_kl = 0.02
 
     def task_names(self) -> list[str]:

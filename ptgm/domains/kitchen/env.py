@@ -27,6 +27,8 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
+from ptgm.utils import PTGMError
+
 SUBTASKS: tuple[str, ...] = (
     "microwave", "kettle", "bottom burner", "top burner", "light switch", "slide cabinet", "hinge cabinet",
 )
@@ -51,13 +53,13 @@ def parse_task(task: str | None) -> tuple[str, ...]:
     names = tuple(part.strip().replace("_", " ") for part in task.split(","))
     unknown = [n for n in names if n not in SUBTASKS]
     if unknown:
-        raise ValueError(
+        raise PTGMError(
             f"Unknown Kitchen subtask {', '.join(map(repr, unknown))}. Subtasks: "
             f"{', '.join(s.replace(' ', '_') for s in SUBTASKS)}; presets: {', '.join(TASK_PRESETS)}. "
             "A task is a preset or a comma-separated list, e.g. microwave,kettle,bottom_burner."
         )
     if len(set(names)) != len(names):
-        raise ValueError(f"Kitchen task {task!r} names a subtask twice.")
+        raise PTGMError(f"Kitchen task {task!r} names a subtask twice.")
     return names
 
 
@@ -158,7 +160,7 @@ class KitchenEnv(gym.Env):
         return render_state(self.model, self.data, self)
 
     def close(self):
-        self._renderer = None
+        close_renderer(self)
         self.kitchen.close()
 
 
@@ -182,6 +184,13 @@ def render_state(model, data, owner, width: int = 160, height: int = 120) -> np.
     return owner._renderer.render().copy()
 
 
+def close_renderer(owner) -> None:
+    """Free ``owner``'s MuJoCo renderer now: freed at exit instead, its EGL context reports errors."""
+    if getattr(owner, "_renderer", None) is not None:
+        owner._renderer.close()
+        owner._renderer = None
+
+
 class ObservationRenderer:
     """Draws a Kitchen observation by putting its joint positions into a private simulator."""
 
@@ -200,3 +209,7 @@ class ObservationRenderer:
         data.qvel[:] = 0
         self._mujoco.mj_forward(model, data)
         return render_state(model, data, self, self.width, self.height)
+
+    def close(self) -> None:
+        close_renderer(self)
+        self.env.close()

@@ -1,0 +1,25 @@
+"""Flat SAC (Stable-Baselines3) from scratch on the task environment's continuous actions."""
+
+from __future__ import annotations
+
+from stable_baselines3 import SAC
+from stable_baselines3.common.vec_env import VecEnv
+
+from ptgm.methods.base import Method, sac_kwargs
+from ptgm.settings import TrainConfig
+
+
+class FlatSAC(Method):
+    name = "sac"
+    description = "flat SAC from scratch (continuous actions)"
+    continuous_actions = True
+
+    def make_model(self, config: TrainConfig, vec_env: VecEnv, pieces=None, tensorboard_log: str | None = None) -> SAC:
+        self.check_action_space(vec_env.action_space, config)
+        return SAC("MlpPolicy", vec_env, **sac_kwargs(config, self.hidden(config, pieces), tensorboard_log))
+
+    def model_class(self) -> type[SAC]:
+        return SAC
+
+
+METHOD = FlatSAC()

@@ -1,0 +1,480 @@
+"""Every command's settings: one typed dataclass per command, documented field by field.
+
+The command line is generated from these classes (``ptgm CMD --help`` lists the fields), and the Python API
+takes the same classes, so each setting is spelt once. This module imports nothing heavy: printing help
+must not wait for PyTorch.
+
+Conventions:
+
+- **Unset means "the default of the domain or method".** A field whose default is ``None`` is filled in by
+  ``__post_init__`` from the domain (e.g. Kitchen's 200 goals) or the method (e.g. the discount of a
+  high-level learner); its help says what fills it. Every other value, ``0`` included, means itself.
+- Every command that works in a run directory takes :class:`RunSettings`; every pre-training or training
+  stage takes :class:`StageSettings` (its seed, and ``force`` / ``resume``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ptgm.utils import PTGMError
+
+#: Environment steps per high-level step (the paper's k), wherever a command takes k.
+DEFAULT_K = 10
+#: Action heads of the low-level policy for Box action spaces.
+ACTION_HEADS = ("gaussian", "mixture")
+#: The KL(policy ‖ prior) in nats that SAC-style learners over goals or skills steer towards
+#: (the authors' Kitchen configuration; ptgm-sac and SPiRL).
+TARGET_DIVERGENCE = 5.0
+
+
+def _domain(settings):
+    from ptgm.domains import domain_of  # imports gymnasium: only when settings are built, not for --help
+
+    return domain_of(settings)
+
+
+@dataclass
+class RunSettings:
+    """What every command that works in a run directory takes."""
+
+    run_dir: str | None = field(default=None, metadata={"help": "run directory (unset: runs/DOMAIN)"})
+    domain: str = field(default="crafter", metadata={"help": "domain plug-in", "choices": "domains"})
+    dataset: str | None = field(default=None, metadata={
+        "help": "Minari dataset (path or id) to read instead of the run's own play data; with --domain minari, "
+                "also the environment it records is the task"})
+    goal_keys: tuple[str, ...] | None = field(default=None, metadata={
+        "help": "--domain minari: keys of the dataset's dictionary observations that are the goal features "
+                "(unset: the whole flattened observation)"})
+
+    def __post_init__(self) -> None:
+        if not self.run_dir:
+            self.run_dir = f"runs/{self.domain}"
+        if self.goal_keys is not None:
+            self.goal_keys = tuple(self.goal_keys)
+
+
+@dataclass
+class StageSettings(RunSettings):
+    """What every pre-training or training stage takes besides :class:`RunSettings`."""
+
+    seed: int = field(default=0, metadata={"help": "random seed"})
+    force: bool = field(default=False, metadata={"help": "redo the stage even if it has finished"})
+    resume: bool = field(default=False, metadata={"help": "continue an interrupted stage from its last checkpoint"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.seed < 0:
+            raise PTGMError(f"--seed must be 0 or more, got {self.seed}.")
+
+
+# -- pre-training ------------------------------------------------------------------------------------
+@dataclass
+class GenerateConfig(StageSettings):
+    """Settings of `ptgm generate`: task-agnostic play of the domain's scripted player, written to
+    RUN_DIR/data as a Minari dataset. Shard i plays with seed SEED*100003+i."""
+
+    transitions: int | None = field(default=None, metadata={
+        "help": "transitions (environment steps) to record in all (unset: the domain's, 1M Crafter, 150k Kitchen)"})
+    max_episode_steps: int = field(default=1000, metadata={"help": "step limit of one play episode"})
+    shard_transitions: int = field(default=10_000, metadata={
+        "help": "transitions per shard (unit of checkpointing and parallel work)"})
+    workers: int = field(default=2, metadata={"help": "parallel worker processes"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.transitions is None:
+            self.transitions = _domain(self).dataset_transitions
+        if self.transitions < 1:
+            raise PTGMError(f"--transitions must be at least 1, got {self.transitions}.")
+
+
+@dataclass
+class PretrainConfig(StageSettings):
+    """Settings of `ptgm pretrain`: the goal-conditioned low-level policy P(a | s, g), by behaviour cloning with
+    hindsight relabeling, written to RUN_DIR/lowlevel."""
+
+    steps: int = field(default=20_000, metadata={"help": "gradient steps"})
+    batch_size: int = field(default=512, metadata={"help": "samples per gradient step"})
+    learning_rate: float = field(default=3e-4, metadata={"help": "Adam learning rate"})
+    hidden: tuple[int, ...] = field(default=(512, 512, 256), metadata={"help": "hidden layer widths"})
+    action_head: str = field(default="gaussian", metadata={
+        "help": "continuous actions: gaussian (one diagonal Gaussian) or mixture (of Gaussians; for multimodal play)"})
+    mixture_components: int = field(default=5, metadata={"help": "Gaussians in a mixture action head"})
+    k_min: int = field(default=1, metadata={"help": "shortest hindsight goal horizon (steps ahead)"})
+    k_max: int | None = field(default=None, metadata={
+        "help": "longest hindsight goal horizon (steps ahead; unset: the domain's, Crafter 20, Kitchen 60)"})
+    val_fraction: float = field(default=0.05, metadata={"help": "fraction of episodes held out for validation"})
+    eval_every: int = field(default=1000, metadata={"help": "gradient steps between validation passes"})
+    checkpoint_every: int = field(default=2000, metadata={"help": "gradient steps between checkpoints"})
+    goal_trials: int = field(default=100, metadata={
+        "help": "episodes of the goal-reaching test in the real environment"})
+    goal_horizon: int = field(default=10, metadata={"help": "data gap k between start state and goal in that test"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.k_max is None:
+            self.k_max = _domain(self).lowlevel_k_max
+        check_horizon(self.k_min, self.k_max)
+        check_positive(steps=self.steps, batch_size=self.batch_size)
+        check_action_head(self.action_head, self.mixture_components)  # before any data is loaded
+
+
+@dataclass
+class ClusterConfig(StageSettings):
+    """Settings of `ptgm cluster`: K-means over the dataset's goal features; the N cluster goals (written to
+    RUN_DIR/codebook) are the high-level action space."""
+
+    n_clusters: int | None = field(default=None, metadata={
+        "help": "number of discrete goals N (unset: the domain's, Crafter 64, Kitchen 200)"})
+    max_samples: int = field(default=200_000, metadata={"help": "dataset states sampled for K-means"})
+    n_init: int = field(default=3, metadata={"help": "K-means restarts (best inertia kept)"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.n_clusters is None:
+            self.n_clusters = _domain(self).n_clusters
+        check_positive(n_clusters=self.n_clusters, max_samples=self.max_samples, n_init=self.n_init)
+
+
+@dataclass
+class PriorConfig(StageSettings):
+    """Settings of `ptgm prior`: the goal prior π_p(goal | s), a classifier of the cluster of each state's
+    hindsight goal; reads RUN_DIR/codebook, writes RUN_DIR/prior."""
+
+    steps: int = field(default=10_000, metadata={"help": "gradient steps"})
+    batch_size: int = field(default=512, metadata={"help": "samples per gradient step"})
+    learning_rate: float = field(default=3e-4, metadata={"help": "Adam learning rate"})
+    hidden: tuple[int, ...] = field(default=(256, 256), metadata={
+        "help": "hidden widths (the high-level actor's, which starts as a copy of the prior)"})
+    k_min: int | None = field(default=None, metadata={
+        "help": "shortest hindsight goal horizon (unset: the low-level policy's, which RUN_DIR/lowlevel records)"})
+    k_max: int | None = field(default=None, metadata={
+        "help": "longest hindsight goal horizon (unset: the low-level policy's, which RUN_DIR/lowlevel records)"})
+    val_fraction: float = field(default=0.05, metadata={"help": "fraction of episodes held out"})
+    eval_every: int = field(default=1000, metadata={"help": "gradient steps between validation passes"})
+    checkpoint_every: int = field(default=2000, metadata={"help": "gradient steps between checkpoints"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_positive(steps=self.steps, batch_size=self.batch_size)
+
+
+@dataclass
+class SpirlConfig(StageSettings):
+    """Settings of `ptgm spirl`: SPiRL's skill VAE and skill prior p(z | s) (continuous actions), written to
+    RUN_DIR/spirl."""
+
+    domain: str = field(default="kitchen", metadata={"help": "domain plug-in (continuous actions only)",
+                                                     "choices": "domains"})
+    steps: int = field(default=40_000, metadata={"help": "gradient steps"})
+    batch_size: int = field(default=128, metadata={"help": "action windows per gradient step"})
+    learning_rate: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
+    horizon: int = field(default=DEFAULT_K, metadata={
+        "help": "H, actions per skill (environment steps per downstream step)"})
+    latent_dim: int = field(default=10, metadata={"help": "size of the skill latent z"})
+    beta: float = field(default=5e-4, metadata={"help": "β, weight of KL(q(z|a) ‖ N(0, I)) in the VAE loss"})
+    hidden: tuple[int, ...] = field(default=(128, 128, 128), metadata={"help": "encoder and decoder hidden widths"})
+    prior_hidden: tuple[int, ...] = field(default=(256, 256), metadata={
+        "help": "skill prior hidden widths (the downstream SAC actor's, which starts as a copy of the prior)"})
+    val_fraction: float = field(default=0.05, metadata={"help": "fraction of episodes held out"})
+    eval_every: int = field(default=1000, metadata={"help": "gradient steps between validation passes"})
+    checkpoint_every: int = field(default=5000, metadata={"help": "gradient steps between checkpoints"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_positive(steps=self.steps, batch_size=self.batch_size, horizon=self.horizon)
+
+
+# -- downstream ----------------------------------------------------------------------------------------
+@dataclass
+class TrainConfig(StageSettings):
+    """Settings of `ptgm train`: downstream RL of one method on one task, written to
+    RUN_DIR/rl/TASK/METHOD-seedSEED."""
+
+    task: str | None = field(default=None, metadata={"help": "downstream task (unset: the domain's default)"})
+    method: str = field(default="ptgm", metadata={"help": "method plug-in", "choices": "methods"})
+    env_steps: int = field(default=100_000, metadata={"help": "budget of environment (low-level) steps"})
+    k: int = field(default=DEFAULT_K, metadata={"help": "environment steps per high-level step"})
+    compose_goals: bool = field(default=True, metadata={
+        "help": "give the low-level policy the domain's composed goal (Kitchen: objects a cluster goal leaves "
+                "where they start keep their current state); false: the cluster goal state as it is"})
+    deterministic_low_level: bool | None = field(default=None, metadata={
+        "help": "run the low-level policy's most likely action instead of sampling it (unset: the domain's, "
+                "Kitchen yes, Crafter no)"})
+    kl_coef: float = field(default=0.01, metadata={"help": "α, weight of KL(prior ‖ policy) in the reward"})
+    init_from_prior: bool = field(default=True, metadata={"help": "start the high-level policy equal to the prior"})
+    n_envs: int = field(default=4, metadata={"help": "parallel environments"})
+    subproc: bool = field(default=False, metadata={"help": "step environments in subprocesses"})
+    learning_rate: float = field(default=3e-4, metadata={
+        "help": "learning rate (PPO; actor, critics and α of SAC, ptgm-sac and spirl)"})
+    anneal_lr: bool = field(default=False, metadata={
+        "help": "decay the learning rate linearly to 0 over the env-step budget (CleanRL's PPO default)"})
+    normalize_advantage: bool = field(default=True, metadata={
+        "help": "PPO: standardise the advantages of each minibatch (SB3's default)"})
+    n_steps: int | None = field(default=None, metadata={
+        "help": "PPO rollout length per env (unset: the method's, 64 high-level steps, 256 flat)"})
+    batch_size: int = field(default=64, metadata={"help": "PPO minibatch size"})
+    n_epochs: int = field(default=4, metadata={"help": "PPO epochs per rollout"})
+    gamma: float | None = field(default=None, metadata={
+        "help": "discount per learner step (unset: the domain's high-level discount for methods that act every "
+                "k or H steps, Crafter 0.95, Kitchen 0.99; 0.99 for flat methods)"})
+    ent_coef: float = field(default=0.01, metadata={"help": "PPO entropy bonus"})
+    target_kl: float | None = field(default=None, metadata={
+        "help": "PPO: end a rollout's epochs early once the approximate KL to the rollout's policy passes this "
+                "(0: never; unset: the domain's for the PTGM methods, Kitchen 0.02, Crafter 0; 0 for the others)"})
+    target_divergence: float = field(default=TARGET_DIVERGENCE, metadata={
+        "help": "ptgm-sac and spirl: the KL(policy ‖ prior) in nats that their auto-tuned α steers towards"})
+    bc_steps: int = field(default=5000, metadata={"help": "bc-ppo: behaviour-cloning gradient steps before PPO"})
+    sac_learning_starts: int = field(default=5000, metadata={
+        "help": "SAC: environment steps of random actions before learning"})
+    hidden: tuple[int, ...] | None = field(default=None, metadata={
+        "help": "actor/critic hidden widths (unset: the prior's for ptgm, whose actor starts as a copy of it; "
+                "256 256 for flat baselines)"})
+    eval_episodes: int = field(default=50, metadata={"help": "episodes of the final evaluation"})
+    checkpoint_every: int = field(default=25_000, metadata={"help": "environment steps between checkpoints"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        from ptgm.methods import get_method
+
+        domain, method = _domain(self), get_method(self.method)
+        if self.task is None:
+            self.task = domain.default_task
+        domain.check_task(self.task)
+        if self.deterministic_low_level is None:
+            self.deterministic_low_level = domain.deterministic_low_level
+        if self.target_kl is None:
+            self.target_kl = domain.high_level_target_kl if method.ptgm_variant else 0.0
+        if self.gamma is None:
+            self.gamma = domain.high_level_gamma if method.high_level else 0.99
+        if self.n_steps is None:
+            self.n_steps = 64 if method.high_level else 256
+        if self.hidden is not None:
+            self.hidden = tuple(self.hidden)
+        check_positive(env_steps=self.env_steps, k=self.k, n_envs=self.n_envs, n_steps=self.n_steps,
+                       batch_size=self.batch_size, n_epochs=self.n_epochs, checkpoint_every=self.checkpoint_every)
+        if not 0.0 <= self.gamma <= 1.0:
+            raise PTGMError(f"--gamma must be between 0 and 1, got {self.gamma}.")
+
+
+@dataclass
+class EvaluateConfig(RunSettings):
+    """Settings of `ptgm evaluate`: a trained downstream policy on fresh episodes of its task."""
+
+    task: str | None = field(default=None, metadata={
+        "help": "task the policy was trained on (unset: the domain's default)"})
+    method: str = field(default="ptgm", metadata={"help": "method of the trained run", "choices": "methods"})
+    seed: int = field(default=0, metadata={"help": "training seed of the run to evaluate"})
+    seeds: tuple[int, ...] = field(default=(), metadata={
+        "help": "several training seeds, evaluated in turn and summarised as mean ± std (replaces --seed)"})
+    k: int | None = field(default=None, metadata={
+        "help": "environment steps per high-level step (unset: as the run was trained)"})
+    low_level: str | None = field(default=None, metadata={
+        "help": "how the low-level policy acts: deterministic (its mean or most likely action) | stochastic "
+                "(sampled) (unset: as the run was trained)", "choices": ("deterministic", "stochastic")})
+    episodes: int = field(default=100, metadata={"help": "evaluation episodes"})
+    deterministic: bool = field(default=False, metadata={
+        "help": "act by the trained policy's most likely action (PTGM: its most likely goal) instead of sampling, "
+                "as the benchmark's evaluation does"})
+    out: str | None = field(default=None, metadata={
+        "help": "write the evaluation there as Markdown (OUT) and JSON (OUT with .json) (unset: print only)"})
+    video: str | None = field(default=None, metadata={
+        "help": "also record VIDEO_EPISODES episodes to this .mp4 or .gif, the goal in force shown on each frame"})
+    video_episodes: int = field(default=1, metadata={"help": "episodes recorded to --video"})
+    video_max_steps: int | None = field(default=None, metadata={
+        "help": "end each recorded episode after this many steps (unset: when the task ends it)"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        domain = _domain(self)
+        if self.task is None:
+            self.task = domain.default_task
+        domain.check_task(self.task)
+        if self.low_level not in (None, "deterministic", "stochastic"):
+            raise PTGMError(f"Unknown --low-level {self.low_level!r}; choose deterministic or stochastic (or leave "
+                            "it unset for the run's own setting).")
+        check_positive(episodes=self.episodes, video_episodes=self.video_episodes)
+
+
+@dataclass
+class ReportConfig(RunSettings):
+    """Settings of `ptgm report`: which cluster goals trained high-level policies pick, and when the reward
+    comes, as pictures in RUN_DIR/report."""
+
+    tasks: tuple[str, ...] = field(default=(), metadata={
+        "help": "tasks to report (empty: every task with a trained run of METHOD and SEED)"})
+    method: str = field(default="ptgm", metadata={
+        "help": "a method that picks cluster goals (ptgm, ptgm-no-prior, ptgm-sac)", "choices": "methods"})
+    seed: int = field(default=0, metadata={"help": "training seed of the runs"})
+    episodes: int = field(default=20, metadata={"help": "episodes played per task"})
+    top: int = field(default=8, metadata={"help": "most-picked goals shown per task"})
+    out: str | None = field(default=None, metadata={"help": "output folder (unset: RUN_DIR/report)"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        from pathlib import Path
+
+        from ptgm.methods import get_method, method_names
+
+        if not get_method(self.method).picks_cluster_goals:
+            choices = [m for m in method_names() if get_method(m).picks_cluster_goals]
+            raise PTGMError(f"`ptgm report` shows which cluster goals a policy picks; {self.method!r} picks none. "
+                            f"Use --method {' or '.join(choices)}.")
+        self.out = self.out or str(Path(self.run_dir) / "report")
+
+
+@dataclass
+class BenchConfig(RunSettings):
+    """Settings of `ptgm bench`: every (task, method, seed) on one set of pre-trained pieces, side by side; the
+    results folder gets the curves, the summary table and the plots, and is the benchmark's record."""
+
+    tasks: tuple[str, ...] | None = field(default=None, metadata={"help": "tasks (unset: the domain's default task)"})
+    methods: tuple[str, ...] | None = field(default=None, metadata={
+        "help": "methods (unset: the domain's, Crafter ptgm ppo, Kitchen ptgm spirl sac)", "choices": "methods"})
+    seeds: int = field(default=3, metadata={"help": "seeds per (task, method): 0 .. seeds-1"})
+    env_steps: int = field(default=100_000, metadata={"help": "environment-step budget of every run",
+                                                      "aliases": ("--steps",)})
+    transitions: int | None = field(default=None, metadata={"help": "play dataset size (unset: the domain's)"})
+    pretrain_steps: int = field(default=30_000, metadata={"help": "low-level policy gradient steps"})
+    n_clusters: int | None = field(default=None, metadata={
+        "help": "number of cluster goals (unset: the domain's, Crafter 64, Kitchen 200)"})
+    prior_steps: int = field(default=15_000, metadata={"help": "goal prior gradient steps"})
+    k: int = field(default=DEFAULT_K, metadata={"help": "environment steps per high-level step (the interval ablation)"})
+    gamma: float | None = field(default=None, metadata={
+        "help": "discount of every run (unset: each method's own, as in `ptgm train`)"})
+    anneal_lr: bool = field(default=False, metadata={
+        "help": "every run decays its learning rate linearly to 0 over the budget (`ptgm train --anneal-lr`)"})
+    ent_coef: float = field(default=0.01, metadata={
+        "help": "PPO entropy bonus of every PPO-based run (`ptgm train --ent-coef`; SAC tunes its own)"})
+    normalize_advantage: bool = field(default=True, metadata={
+        "help": "every PPO-based run standardises its minibatch advantages (`ptgm train --no-normalize-advantage`)"})
+    kl_coef: float = field(default=0.01, metadata={
+        "help": "α, the weight of KL(prior ‖ policy) in PTGM's reward, of every ptgm run (`ptgm train --kl-coef`)"})
+    share_from: str | None = field(default=None, metadata={
+        "help": "another run directory whose finished play data and low-level policy this one links to (and its "
+                "codebook and prior when it has N_CLUSTERS goals): ablations over the number of clusters or k "
+                "without pre-training again"})
+    eval_episodes: int = field(default=100, metadata={"help": "final evaluation episodes per run"})
+    parallel: int = field(default=2, metadata={"help": "RL runs at a time (one per core)"})
+    window: int = field(default=20, metadata={"help": "training episodes in the rolling score of the curves"})
+    threshold: float | None = field(default=None, metadata={
+        "help": "score counted as solved for 'env steps to threshold' (unset: the domain's, 0.9 success in "
+                "Crafter, 3 subtasks in Kitchen)"})
+    reference: str | None = field(default=None, metadata={
+        "help": "method whose final training score the others are timed to reach (unset: spirl if benchmarked, "
+                "else the domain's flat baseline if benchmarked, else no such table)"})
+    out: str | None = field(default=None, metadata={"help": "results folder (unset: results/DOMAIN)"})
+    summarize_only: bool = field(default=False, metadata={
+        "help": "start no run: write the results of the runs finished so far (e.g. while a benchmark runs)"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        from ptgm.methods import method_names
+
+        domain = _domain(self)
+        self.tasks = tuple(self.tasks or (domain.default_task,))
+        self.methods = tuple(self.methods or domain.bench_methods)
+        unknown = [m for m in self.methods if m not in method_names()]
+        if unknown:
+            raise PTGMError(f"Unknown method(s) {', '.join(unknown)}; choose from {', '.join(method_names())}.")
+        for task in self.tasks:
+            domain.check_task(task)
+        if self.n_clusters is None:
+            self.n_clusters = domain.n_clusters
+        if self.threshold is None:
+            self.threshold = domain.score_threshold
+        self.out = self.out or f"results/{self.domain}"
+        if self.reference and self.reference not in self.methods:
+            raise PTGMError(f"--reference {self.reference} is not among the benchmarked methods "
+                            f"({', '.join(self.methods)}); add it to --methods or pick one of them.")
+        if not self.reference:  # a sweep of one method alone has nothing to time against
+            self.reference = next((m for m in ("spirl", domain.flat_baseline) if m in self.methods), "")
+        check_positive(seeds=self.seeds, env_steps=self.env_steps, k=self.k, parallel=self.parallel,
+                       eval_episodes=self.eval_episodes)
+
+
+@dataclass
+class CompareConfig:
+    """Settings of `ptgm compare`: benchmarks' results folders side by side (the cluster-count, k and discount
+    sweeps)."""
+
+    results: tuple[str, ...] = field(default=(), metadata={
+        "help": "results folders of `ptgm bench`, the reference first (empty: results/DOMAIN, then every other "
+                "results/DOMAIN-* folder)"})
+    domain: str = field(default="crafter", metadata={"help": "domain whose results folders are found by default",
+                                                     "choices": "domains"})
+    out: str | None = field(default=None, metadata={
+        "help": "folder for the table and plots (unset: results/DOMAIN-sweeps)"})
+
+    def __post_init__(self) -> None:
+        from pathlib import Path
+
+        if not self.results:
+            reference = Path("results") / self.domain
+            others = sorted(p for p in Path("results").glob(f"{self.domain}-*")
+                            if (p / "summary.json").exists() and p.name != f"{self.domain}-sweeps")
+            self.results = tuple(str(p) for p in [reference, *others])
+        self.out = self.out or f"results/{self.domain}-sweeps"
+
+
+@dataclass
+class DemoConfig(RunSettings):
+    """Settings of `ptgm demo`: every stage at small scale, PTGM beside the flat baseline (about 10 minutes on
+    2 CPU cores)."""
+
+    run_dir: str | None = field(default=None, metadata={
+        "help": "run directory for every stage (unset: runs/demo, runs/demo-DOMAIN for other domains)"})
+    task: str | None = field(default=None, metadata={"help": "downstream task (unset: the domain's default)"})
+    transitions: int = field(default=60_000, metadata={"help": "dataset size (environment steps of play)"})
+    pretrain_steps: int = field(default=3_000, metadata={"help": "low-level policy gradient steps"})
+    n_clusters: int = field(default=32, metadata={"help": "number of discrete goals"})
+    prior_steps: int = field(default=3_000, metadata={"help": "goal prior gradient steps"})
+    env_steps: int = field(default=40_000, metadata={"help": "RL budget in environment steps, per method"})
+    methods: tuple[str, ...] | None = field(default=None, metadata={
+        "help": "methods to train side by side (unset: ptgm and the domain's flat baseline, ppo or sac)",
+        "choices": "methods"})
+    seeds: int = field(default=1, metadata={"help": "seeds per method"})
+    goal_trials: int = field(default=30, metadata={"help": "episodes of the low-level goal-reaching test"})
+    eval_episodes: int = field(default=30, metadata={"help": "final evaluation episodes per run"})
+    workers: int = field(default=2, metadata={"help": "data generation processes"})
+    force: bool = field(default=False, metadata={"help": "redo every stage"})
+    resume: bool = field(default=False, metadata={"help": "continue interrupted stages"})
+
+    def __post_init__(self) -> None:
+        if not self.run_dir:
+            self.run_dir = "runs/demo" if self.domain == "crafter" else f"runs/demo-{self.domain}"
+        domain = _domain(self)
+        self.task = self.task or domain.default_task
+        self.methods = tuple(self.methods or ("ptgm", domain.flat_baseline))
+
+
+def settings_from_dict(cls: type, values: dict):
+    """Settings of class ``cls`` from a JSON record of them (a ``config.json``): fields the class no longer has
+    are left out, lists become tuples."""
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in names})
+
+
+# -- checks shared by the settings above --------------------------------------------------------------------
+def check_positive(**values: int | float) -> None:
+    """One clear error for the first of ``values`` (setting name → value) that is below 1."""
+    for name, value in values.items():
+        if value < 1:
+            raise PTGMError(f"--{name.replace('_', '-')} must be at least 1, got {value}.")
+
+
+def check_action_head(action_head: str, components: int) -> None:
+    """Raise a clear error for an unknown action head or a mixture without components."""
+    if action_head not in ACTION_HEADS:
+        raise PTGMError(f"Unknown action head {action_head!r} (--action-head); choose one of {', '.join(ACTION_HEADS)}.")
+    if action_head == "mixture" and components < 1:
+        raise PTGMError(f"A mixture action head needs at least 1 component (--mixture-components), got {components}.")
+
+
+def check_horizon(k_min: int, k_max: int) -> None:
+    """Hindsight goal horizons: 1 ≤ k_min ≤ k_max."""
+    if not 1 <= k_min <= k_max:
+        raise PTGMError(f"The hindsight goal horizon needs 1 ≤ --k-min ≤ --k-max; got {k_min} and {k_max}.")
