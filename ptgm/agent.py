@@ -27,7 +27,7 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.monitor import Monitor
 
 from ptgm.methods import get_method
-from ptgm.methods.base import Method, Plan, TaskEnvFn
+from ptgm.methods.base import Method, Plan, TaskEnvFn, TaskMonitor
 from ptgm.nets import observation_scale
 from ptgm.settings import DEFAULT_K, TrainConfig, settings_from_dict
 from ptgm.utils import PTGMError, config_dict
@@ -77,12 +77,12 @@ class Agent:
         self.model = model
         if model is None:
             self.model = self.method.make_model(config, self.make_vec_env(), self.pieces, tensorboard_log)
-        if self._scale is None:
-            self._scale = observation_scale(self._task_env_fns(1)[0]().observation_space)
+        if self._scale is None:  # predict() scales raw observations as the learner's wrappers do
+            self._scale = observation_scale(self._raw_observation_space())
 
     # -- environments -----------------------------------------------------------------------------------------
-    def _task_env_fns(self, n: int) -> list[TaskEnvFn] | None:
-        """Thunks making ``n`` raw task environments in Monitors (None: the method's default, the domain's)."""
+    def _task_env_fns(self, n: int) -> list[TaskEnvFn]:
+        """Thunks making ``n`` raw task environments in Monitors (the domain's task when no env was given)."""
         if self.env is None:
             from ptgm.methods.base import task_env_fn
 
@@ -92,9 +92,18 @@ class Agent:
                 raise PTGMError(f"One environment instance cannot train {n} environments side by side: pass a "
                                 "function that makes one (e.g. `lambda: gym.make(ID)`) or n_envs=1.")
             env = self.env
-            return [lambda: env if isinstance(env, Monitor) else Monitor(env, info_keywords=_info_keywords(env))]
+            return [lambda: _monitored(env)]
         make = (lambda: gym.make(self.env)) if isinstance(self.env, str) else self.env
         return [lambda: _monitored(make()) for _ in range(n)]
+
+    def _raw_observation_space(self) -> gym.Space:
+        """The task environment's own observation space (an environment made to read it is closed again)."""
+        if isinstance(self.env, gym.Env):
+            return self.env.observation_space
+        env = self._task_env_fns(1)[0]()
+        space = env.observation_space
+        env.close()
+        return space
 
     def make_vec_env(self):
         """The training environments the learner steps (the method's wrappers around the task environments)."""
@@ -224,9 +233,6 @@ def _task_of(env: EnvLike | None) -> str | None:
     return (spec.kwargs or {}).get("task") if spec is not None else None
 
 
-def _info_keywords(env: gym.Env) -> tuple[str, ...]:
-    return ("is_success",)
-
-
 def _monitored(env: gym.Env) -> gym.Env:
-    return env if isinstance(env, Monitor) else Monitor(env, info_keywords=_info_keywords(env))
+    """``env`` in a Monitor that records each episode (and the task's success flag where it reports one)."""
+    return env if isinstance(env, Monitor) else TaskMonitor(env)

@@ -170,3 +170,14 @@ def test_pretraining_is_callable_from_python(tmp_path):
     # The prior learned goals as far ahead as the low-level policy does (not the old fixed 20).
     prior_config = json.loads((tmp_path / "run/prior/config.json").read_text())
     assert (prior_config["k_min"], prior_config["k_max"]) == (1, 7)
+
+
+def test_an_agent_trains_in_any_gymnasium_environment(tmp_path):
+    # CartPole reports no success flag: its episodes are still recorded (success read from the return).
+    agent = ptgm.Agent("ppo", ptgm.TrainConfig(n_envs=2, n_steps=32, batch_size=32), env="CartPole-v1")
+    agent.learn(256)
+    assert agent.env_steps >= 256
+    env = gym.make("CartPole-v1")
+    obs, _ = env.reset(seed=0)
+    action, info = agent.predict(obs, deterministic=True)
+    assert int(action) in (0, 1) and info["goal"] == -1
