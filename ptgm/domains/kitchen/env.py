@@ -24,6 +24,8 @@ sequential Kitchen task.
 
 from __future__ import annotations
 
+import atexit
+
 import gymnasium as gym
 import numpy as np
 
@@ -175,6 +177,8 @@ def render_state(model, data, owner, width: int = 160, height: int = 120) -> np.
 
     if getattr(owner, "_renderer", None) is None:
         owner._renderer = mujoco.Renderer(model, height, width)
+        # Freed at exit before MuJoCo ends EGL (registered after MuJoCo's own handler, so it runs first).
+        atexit.register(close_renderer, owner)
         camera = mujoco.MjvCamera()
         camera.type = mujoco.mjtCamera.mjCAMERA_FREE
         camera.lookat[:] = [-0.2, 0.5, 2.0]
