@@ -425,7 +425,8 @@ class DemoConfig(RunSettings):
 
     run_dir: str | None = field(default=None, metadata={
         "help": "run directory for every stage (unset: runs/demo, runs/demo-DOMAIN for other domains)"})
-    task: str | None = field(default=None, metadata={"help": "downstream task (unset: the domain's default)"})
+    task: str | None = field(default=None, metadata={
+        "help": "downstream task (unset: the domain's demo task, Crafter place_table)"})
     transitions: int = field(default=60_000, metadata={"help": "dataset size (environment steps of play)"})
     pretrain_steps: int = field(default=3_000, metadata={"help": "low-level policy gradient steps"})
     n_clusters: int = field(default=32, metadata={"help": "number of discrete goals"})
@@ -445,7 +446,7 @@ class DemoConfig(RunSettings):
         if not self.run_dir:
             self.run_dir = "runs/demo" if self.domain == "crafter" else f"runs/demo-{self.domain}"
         domain = _domain(self)
-        self.task = self.task or domain.default_task
+        self.task = self.task or domain.demo_task or domain.default_task
         self.methods = tuple(self.methods or ("ptgm", domain.flat_baseline))
 
 

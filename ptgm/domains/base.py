@@ -28,6 +28,8 @@ class Domain(ABC):
     name: str = ""
     #: Task used when the user names none.
     default_task: str = ""
+    #: Task of `ptgm demo` when the user names none (None: ``default_task``).
+    demo_task: str | None = None
     #: Flat Stable-Baselines3 algorithm the demo compares PTGM with (``ppo`` or ``sac``).
     flat_baseline: str = "ppo"
     #: Methods `ptgm bench` compares when the user names none.
