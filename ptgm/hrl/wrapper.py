@@ -17,6 +17,14 @@ from ptgm.settings import DEFAULT_K
 ComposeGoal = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
+def low_level_action(policy: GoalConditionedPolicy, observation: np.ndarray, goal: torch.Tensor,
+                     deterministic: bool):
+    """The frozen low-level policy's environment action for one raw observation and ``(1, goal_dim)`` goal."""
+    with torch.inference_mode():
+        low = policy.sample(torch.as_tensor(observation).reshape(1, -1), goal, deterministic)[0]
+    return int(low) if policy.discrete else low.numpy()
+
+
 class GoalSelectionEnv(gym.Wrapper):
     """``Discrete(N)`` actions over cluster goals.
 
@@ -69,9 +77,7 @@ class GoalSelectionEnv(gym.Wrapper):
             goal = torch.as_tensor(self.compose_goal(goal.numpy(), np.asarray(self._obs)[None]))
         total_reward = 0.0
         for steps in range(1, self.k + 1):
-            with torch.inference_mode():
-                low = self.policy.sample(torch.as_tensor(self._obs)[None], goal, self.deterministic)[0]
-            low_action = int(low) if self.policy.discrete else low.numpy()
+            low_action = low_level_action(self.policy, self._obs, goal, self.deterministic)
             self._obs, reward, terminated, truncated, info = self.env.step(low_action)
             total_reward += float(reward)
             if terminated or truncated:

@@ -12,7 +12,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from ptgm.hrl.ppo import PTGMPPO
 from ptgm.hrl.pretrained import Pretrained
-from ptgm.hrl.wrapper import GoalSelectionEnv, GoalSelectionVecEnv, ScaledObservation
+from ptgm.hrl.wrapper import GoalSelectionEnv, GoalSelectionVecEnv, ScaledObservation, low_level_action
 from ptgm.methods.base import Method, Plan, TaskEnvFn, ppo_kwargs, task_env_fn
 from ptgm.settings import TrainConfig
 
@@ -45,13 +45,9 @@ class GoalMethod(Method):
             goal = pieces.compose_goal(goal, observation.reshape(1, -1))
         goal = torch.as_tensor(goal, dtype=torch.float32)
 
-        def act(obs: np.ndarray):
-            with torch.inference_mode():
-                low = pieces.policy.sample(torch.as_tensor(obs).reshape(1, -1), goal, config.deterministic_low_level)[0]
-            return int(low) if pieces.policy.discrete else low.numpy()
-
         caption = pieces.describe_goal(index) if index >= 0 else "continuous goal"
-        return Plan(act, config.k, {"goal": index, "caption": caption})
+        return Plan(lambda obs: low_level_action(pieces.policy, obs, goal, config.deterministic_low_level), config.k,
+                    {"goal": index, "caption": caption})
 
     def goal_of(self, high_action, pieces: Pretrained) -> tuple[np.ndarray, int]:
         """The ``(1, goal_dim)`` goal features of a high-level action, and its cluster index (-1: none)."""
