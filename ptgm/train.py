@@ -25,7 +25,7 @@ from stable_baselines3.common.utils import FloatSchedule
 from ptgm.methods import get_method
 from ptgm.progress import progress
 from ptgm.settings import TrainConfig, settings_from_dict
-from ptgm.utils import mark_stage_done, prepare_stage, seed_everything
+from ptgm.utils import atomic_write_json, mark_stage_done, prepare_stage, seed_everything
 
 logger = logging.getLogger(__name__)
 
@@ -93,13 +93,7 @@ class EpisodeRecorder(BaseCallback):
         if hasattr(self.model, "save_replay_buffer"):  # off-policy (SAC): resuming needs the buffer too
             self.model.save_replay_buffer(self.out / "replay_buffer.tmp.pkl")
             os.replace(self.out / "replay_buffer.tmp.pkl", self.out / "replay_buffer.pkl")
-        atomic_checkpoint_json(self.out, self.env_steps)
-
-
-def atomic_checkpoint_json(out: Path, env_steps: int) -> None:
-    from ptgm.utils import atomic_write_json
-
-    atomic_write_json(out / "checkpoint.json", {"env_steps": env_steps})
+        atomic_write_json(self.out / "checkpoint.json", {"env_steps": self.env_steps})
 
 
 class LinearLearningRateDecay(BaseCallback):
