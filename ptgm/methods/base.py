@@ -121,9 +121,9 @@ class Method:
     def make_env(self, config: TrainConfig, pieces: Any, rank: int = 0,
                  task_env: TaskEnvFn | None = None) -> gym.Env:
         """One wrapped environment (for evaluation, or as one of the training environments)."""
-        env = self.wrap_env((task_env or task_env_fn(config, rank))(), config, pieces)
-        self.check_action_space(env.action_space, config)
-        return seeded(env, config, rank)
+        raw = (task_env or task_env_fn(config, rank))()
+        self.check_action_space(raw.action_space, config)  # the task's own actions, before any wrapper
+        return seeded(self.wrap_env(raw, config, pieces), config, rank)
 
     def make_vec_env(self, config: TrainConfig, pieces: Any,
                      task_envs: list[TaskEnvFn] | None = None) -> VecEnv:

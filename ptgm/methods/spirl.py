@@ -25,7 +25,6 @@ class Spirl(Method):
         return load_skills(config.run_dir, config.domain, check_dataset=check_dataset)
 
     def wrap_env(self, env: gym.Env, config: TrainConfig, pieces: SkillModel) -> gym.Env:
-        self.check_action_space(env.action_space, config)
         return ScaledObservation(SkillEnv(env, pieces))
 
     def hidden(self, config: TrainConfig, pieces: SkillModel) -> list[int]:
