@@ -12,6 +12,7 @@ from ptgm.bench import mean_std
 from ptgm.settings import EvaluateConfig
 from ptgm.train import (
     TrainConfig,
+    check_run_pieces,
     evaluate_model,
     load_method_pieces,
     load_trained_model,
@@ -92,6 +93,7 @@ def evaluate_run(config: EvaluateConfig) -> dict:
         raise PTGMError(f"No trained policy at {path}. Train it with `ptgm train --task {config.task} "
                         f"--method {config.method} --seed {config.seed} --run-dir {config.run_dir}`.")
     pieces = load_method_pieces(train_config, check_dataset=False)  # frozen pieces travel beside the policy
+    check_run_pieces(train_config, pieces)
     model = load_trained_model(train_config, path, pieces)
     result = evaluate_model(train_config, model, pieces, episodes=config.episodes, deterministic=config.deterministic)
     logger.info(f"{config.task}/{config.method} seed {config.seed} ({'most likely' if config.deterministic else 'sampled'} "

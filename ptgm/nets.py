@@ -58,15 +58,30 @@ class SavableModule(nn.Module):
         atomic_torch_save({"kind": self.kind, "init_kwargs": self.init_kwargs, "state_dict": self.state_dict(),
                            **extra}, path)
 
+    @property
+    def fingerprint(self) -> str:
+        """What this model is (its kind and weights): what the pieces trained with it record."""
+        from ptgm.utils import fingerprint_of
+
+        return fingerprint_of(self.kind, *self.state_dict().keys(), *self.state_dict().values())
+
     @classmethod
     def load(cls, path):
         """``(model in eval mode, checkpoint dict)``; clear errors for a missing, corrupt or wrong file."""
+        from pathlib import Path
+
         from ptgm.utils import PTGMError, load_checkpoint
 
-        ckpt = load_checkpoint(path, cls.what, f"Train it with `{cls.made_by}`.")
-        if ckpt.get("kind") != cls.kind:
-            raise PTGMError(f"{path} is not a {cls.what} checkpoint (it is {ckpt.get('kind')!r}).")
-        model = cls(**ckpt["init_kwargs"])
-        model.load_state_dict(ckpt["state_dict"])
+        # The command that really rebuilds it: a finished stage is reused unless forced.
+        fix = f"Rebuild it with `{cls.made_by} --run-dir {Path(path).parent.parent} --force`."
+        ckpt = load_checkpoint(path, cls.what, fix)
+        if not isinstance(ckpt, dict) or ckpt.get("kind") != cls.kind:
+            kind = ckpt.get("kind") if isinstance(ckpt, dict) else type(ckpt).__name__
+            raise PTGMError(f"{path} is not a {cls.what} checkpoint (it is {kind!r}). {fix}")
+        try:
+            model = cls(**ckpt["init_kwargs"])
+            model.load_state_dict(ckpt["state_dict"])
+        except Exception as exc:  # weights of another shape or missing entries: a damaged or foreign file
+            raise PTGMError(f"The {cls.what} at {path} does not fit its own settings ({exc}). {fix}") from exc
         model.eval()
         return model, ckpt

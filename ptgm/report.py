@@ -28,6 +28,7 @@ from ptgm.progress import progress  # noqa: E402
 from ptgm.settings import ReportConfig
 from ptgm.train import (  # noqa: E402
     TrainConfig,
+    check_run_pieces,
     run_directory,
     saved_run_config,
 )
@@ -54,6 +55,7 @@ def goal_usage(config: ReportConfig, task: str) -> dict:
                         f"{config.method} --seed {config.seed} --run-dir {config.run_dir}`.")
     method = get_method(config.method)
     pieces = method.load_pieces(train_config, check_dataset=False)
+    check_run_pieces(train_config, pieces)
     model = method.load_model(train_config, path, pieces)
     env = method.make_env(dataclasses.replace(train_config, seed=config.seed + 20_000), pieces)
     episodes = []

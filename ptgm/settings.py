@@ -11,10 +11,15 @@ Conventions:
   high-level learner); its help says what fills it. Every other value, ``0`` included, means itself.
 - Every command that works in a run directory takes :class:`RunSettings`; every pre-training or training
   stage takes :class:`StageSettings` (its seed, and ``force`` / ``resume``).
+- **Every number says what it accepts**: its field's metadata holds a :class:`Range`, and
+  :func:`check_ranges` refuses any value outside it (NaN and infinity too) when the settings are made,
+  before a stage touches anything.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass, field
 
 from ptgm.utils import PTGMError
@@ -26,6 +31,49 @@ ACTION_HEADS = ("gaussian", "mixture")
 #: The KL(policy ‖ prior) in nats that SAC-style learners over goals or skills steer towards
 #: (the authors' Kitchen configuration; ptgm-sac and SPiRL).
 TARGET_DIVERGENCE = 5.0
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric setting accepts (its field's ``metadata["range"]``); a tuple setting, each entry."""
+
+    at_least: float | None = None
+    above: float | None = None
+    at_most: float | None = None
+    below: float | None = None
+
+    def accepts(self, value: float) -> bool:
+        return (math.isfinite(value)
+                and (self.at_least is None or value >= self.at_least) and (self.above is None or value > self.above)
+                and (self.at_most is None or value <= self.at_most) and (self.below is None or value < self.below))
+
+    def __str__(self) -> str:
+        if self.at_least is not None and self.at_most is not None:
+            return f"between {self.at_least:g} and {self.at_most:g}"
+        bounds = [f"{word} {bound:g}" for word, bound in (("at least", self.at_least), ("above", self.above),
+                                                           ("at most", self.at_most), ("below", self.below))
+                  if bound is not None]
+        return " and ".join(bounds) or "a finite number"
+
+
+AT_LEAST_1 = Range(at_least=1)  # counts: steps, sizes, episodes
+AT_LEAST_0 = Range(at_least=0)  # seeds, weights, counts that may be zero
+POSITIVE = Range(above=0)  # learning rates
+FRACTION = Range(above=0, below=1)
+UNIT = Range(at_least=0, at_most=1)  # discounts
+ANY_NUMBER = Range()
+
+
+def check_ranges(settings) -> None:
+    """One clear error for the first numeric setting outside its :class:`Range` (unset ones are filled later
+    from defaults that are in range)."""
+    for f in dataclasses.fields(settings):
+        allowed, value = f.metadata.get("range"), getattr(settings, f.name)
+        if allowed is None or value is None:
+            continue
+        for entry in value if isinstance(value, tuple) else (value,):
+            if isinstance(entry, bool) or not isinstance(entry, (int, float)) or not allowed.accepts(entry):
+                raise PTGMError(f"--{f.name.replace('_', '-')} must be {allowed}, got {value!r}.")
 
 
 def _domain(settings):
@@ -48,6 +96,7 @@ class RunSettings:
                 "(unset: the whole flattened observation)"})
 
     def __post_init__(self) -> None:
+        check_ranges(self)  # every field of the concrete class is set by now; subclasses fill defaults after this
         if not self.run_dir:
             self.run_dir = f"runs/{self.domain}"
         if self.goal_keys is not None:
@@ -58,14 +107,10 @@ class RunSettings:
 class StageSettings(RunSettings):
     """What every pre-training or training stage takes besides :class:`RunSettings`."""
 
-    seed: int = field(default=0, metadata={"help": "random seed"})
+    seed: int = field(default=0, metadata={"range": AT_LEAST_0, "help": "random seed"})
     force: bool = field(default=False, metadata={"help": "redo the stage even if it has finished"})
     resume: bool = field(default=False, metadata={"help": "continue an interrupted stage from its last checkpoint"})
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.seed < 0:
-            raise PTGMError(f"--seed must be 0 or more, got {self.seed}.")
 
 
 # -- pre-training ------------------------------------------------------------------------------------
@@ -74,19 +119,17 @@ class GenerateConfig(StageSettings):
     """Settings of `ptgm generate`: task-agnostic play of the domain's scripted player, written to
     RUN_DIR/data as a Minari dataset. Shard i plays with seed SEED*100003+i."""
 
-    transitions: int | None = field(default=None, metadata={
+    transitions: int | None = field(default=None, metadata={"range": AT_LEAST_1, 
         "help": "transitions (environment steps) to record in all (unset: the domain's, 1M Crafter, 150k Kitchen)"})
-    max_episode_steps: int = field(default=1000, metadata={"help": "step limit of one play episode"})
-    shard_transitions: int = field(default=10_000, metadata={
+    max_episode_steps: int = field(default=1000, metadata={"range": AT_LEAST_1, "help": "step limit of one play episode"})
+    shard_transitions: int = field(default=10_000, metadata={"range": AT_LEAST_1, 
         "help": "transitions per shard (unit of checkpointing and parallel work)"})
-    workers: int = field(default=2, metadata={"help": "parallel worker processes"})
+    workers: int = field(default=2, metadata={"range": AT_LEAST_1, "help": "parallel worker processes"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.transitions is None:
             self.transitions = _domain(self).dataset_transitions
-        if self.transitions < 1:
-            raise PTGMError(f"--transitions must be at least 1, got {self.transitions}.")
 
 
 @dataclass
@@ -94,29 +137,28 @@ class PretrainConfig(StageSettings):
     """Settings of `ptgm pretrain`: the goal-conditioned low-level policy P(a | s, g), by behaviour cloning with
     hindsight relabeling, written to RUN_DIR/lowlevel."""
 
-    steps: int = field(default=20_000, metadata={"help": "gradient steps"})
-    batch_size: int = field(default=512, metadata={"help": "samples per gradient step"})
-    learning_rate: float = field(default=3e-4, metadata={"help": "Adam learning rate"})
-    hidden: tuple[int, ...] = field(default=(512, 512, 256), metadata={"help": "hidden layer widths"})
+    steps: int = field(default=20_000, metadata={"range": AT_LEAST_1, "help": "gradient steps"})
+    batch_size: int = field(default=512, metadata={"range": AT_LEAST_1, "help": "samples per gradient step"})
+    learning_rate: float = field(default=3e-4, metadata={"range": POSITIVE, "help": "Adam learning rate"})
+    hidden: tuple[int, ...] = field(default=(512, 512, 256), metadata={"range": AT_LEAST_1, "help": "hidden layer widths"})
     action_head: str = field(default="gaussian", metadata={
         "help": "continuous actions: gaussian (one diagonal Gaussian) or mixture (of Gaussians; for multimodal play)"})
-    mixture_components: int = field(default=5, metadata={"help": "Gaussians in a mixture action head"})
-    k_min: int = field(default=1, metadata={"help": "shortest hindsight goal horizon (steps ahead)"})
-    k_max: int | None = field(default=None, metadata={
+    mixture_components: int = field(default=5, metadata={"range": AT_LEAST_1, "help": "Gaussians in a mixture action head"})
+    k_min: int = field(default=1, metadata={"range": AT_LEAST_1, "help": "shortest hindsight goal horizon (steps ahead)"})
+    k_max: int | None = field(default=None, metadata={"range": AT_LEAST_1, 
         "help": "longest hindsight goal horizon (steps ahead; unset: the domain's, Crafter 20, Kitchen 60)"})
-    val_fraction: float = field(default=0.05, metadata={"help": "fraction of episodes held out for validation"})
-    eval_every: int = field(default=1000, metadata={"help": "gradient steps between validation passes"})
-    checkpoint_every: int = field(default=2000, metadata={"help": "gradient steps between checkpoints"})
-    goal_trials: int = field(default=100, metadata={
+    val_fraction: float = field(default=0.05, metadata={"range": FRACTION, "help": "fraction of episodes held out for validation"})
+    eval_every: int = field(default=1000, metadata={"range": AT_LEAST_1, "help": "gradient steps between validation passes"})
+    checkpoint_every: int = field(default=2000, metadata={"range": AT_LEAST_1, "help": "gradient steps between checkpoints"})
+    goal_trials: int = field(default=100, metadata={"range": AT_LEAST_1, 
         "help": "episodes of the goal-reaching test in the real environment"})
-    goal_horizon: int = field(default=10, metadata={"help": "data gap k between start state and goal in that test"})
+    goal_horizon: int = field(default=10, metadata={"range": AT_LEAST_1, "help": "data gap k between start state and goal in that test"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.k_max is None:
             self.k_max = _domain(self).lowlevel_k_max
         check_horizon(self.k_min, self.k_max)
-        check_positive(steps=self.steps, batch_size=self.batch_size)
         check_action_head(self.action_head, self.mixture_components)  # before any data is loaded
 
 
@@ -125,16 +167,15 @@ class ClusterConfig(StageSettings):
     """Settings of `ptgm cluster`: K-means over the dataset's goal features; the N cluster goals (written to
     RUN_DIR/codebook) are the high-level action space."""
 
-    n_clusters: int | None = field(default=None, metadata={
+    n_clusters: int | None = field(default=None, metadata={"range": AT_LEAST_1, 
         "help": "number of discrete goals N (unset: the domain's, Crafter 64, Kitchen 200)"})
-    max_samples: int = field(default=200_000, metadata={"help": "dataset states sampled for K-means"})
-    n_init: int = field(default=3, metadata={"help": "K-means restarts (best inertia kept)"})
+    max_samples: int = field(default=200_000, metadata={"range": AT_LEAST_1, "help": "dataset states sampled for K-means"})
+    n_init: int = field(default=3, metadata={"range": AT_LEAST_1, "help": "K-means restarts (best inertia kept)"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.n_clusters is None:
             self.n_clusters = _domain(self).n_clusters
-        check_positive(n_clusters=self.n_clusters, max_samples=self.max_samples, n_init=self.n_init)
 
 
 @dataclass
@@ -142,22 +183,23 @@ class PriorConfig(StageSettings):
     """Settings of `ptgm prior`: the goal prior π_p(goal | s), a classifier of the cluster of each state's
     hindsight goal; reads RUN_DIR/codebook, writes RUN_DIR/prior."""
 
-    steps: int = field(default=10_000, metadata={"help": "gradient steps"})
-    batch_size: int = field(default=512, metadata={"help": "samples per gradient step"})
-    learning_rate: float = field(default=3e-4, metadata={"help": "Adam learning rate"})
-    hidden: tuple[int, ...] = field(default=(256, 256), metadata={
+    steps: int = field(default=10_000, metadata={"range": AT_LEAST_1, "help": "gradient steps"})
+    batch_size: int = field(default=512, metadata={"range": AT_LEAST_1, "help": "samples per gradient step"})
+    learning_rate: float = field(default=3e-4, metadata={"range": POSITIVE, "help": "Adam learning rate"})
+    hidden: tuple[int, ...] = field(default=(256, 256), metadata={"range": AT_LEAST_1, 
         "help": "hidden widths (the high-level actor's, which starts as a copy of the prior)"})
-    k_min: int | None = field(default=None, metadata={
+    k_min: int | None = field(default=None, metadata={"range": AT_LEAST_1, 
         "help": "shortest hindsight goal horizon (unset: the low-level policy's, which RUN_DIR/lowlevel records)"})
-    k_max: int | None = field(default=None, metadata={
+    k_max: int | None = field(default=None, metadata={"range": AT_LEAST_1, 
         "help": "longest hindsight goal horizon (unset: the low-level policy's, which RUN_DIR/lowlevel records)"})
-    val_fraction: float = field(default=0.05, metadata={"help": "fraction of episodes held out"})
-    eval_every: int = field(default=1000, metadata={"help": "gradient steps between validation passes"})
-    checkpoint_every: int = field(default=2000, metadata={"help": "gradient steps between checkpoints"})
+    val_fraction: float = field(default=0.05, metadata={"range": FRACTION, "help": "fraction of episodes held out"})
+    eval_every: int = field(default=1000, metadata={"range": AT_LEAST_1, "help": "gradient steps between validation passes"})
+    checkpoint_every: int = field(default=2000, metadata={"range": AT_LEAST_1, "help": "gradient steps between checkpoints"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_positive(steps=self.steps, batch_size=self.batch_size)
+        if self.k_min is not None and self.k_max is not None:
+            check_horizon(self.k_min, self.k_max)
 
 
 @dataclass
@@ -167,23 +209,19 @@ class SpirlConfig(StageSettings):
 
     domain: str = field(default="kitchen", metadata={"help": "domain plug-in (continuous actions only)",
                                                      "choices": "domains"})
-    steps: int = field(default=40_000, metadata={"help": "gradient steps"})
-    batch_size: int = field(default=128, metadata={"help": "action windows per gradient step"})
-    learning_rate: float = field(default=1e-3, metadata={"help": "Adam learning rate"})
-    horizon: int = field(default=DEFAULT_K, metadata={
+    steps: int = field(default=40_000, metadata={"range": AT_LEAST_1, "help": "gradient steps"})
+    batch_size: int = field(default=128, metadata={"range": AT_LEAST_1, "help": "action windows per gradient step"})
+    learning_rate: float = field(default=1e-3, metadata={"range": POSITIVE, "help": "Adam learning rate"})
+    horizon: int = field(default=DEFAULT_K, metadata={"range": AT_LEAST_1, 
         "help": "H, actions per skill (environment steps per downstream step)"})
-    latent_dim: int = field(default=10, metadata={"help": "size of the skill latent z"})
-    beta: float = field(default=5e-4, metadata={"help": "β, weight of KL(q(z|a) ‖ N(0, I)) in the VAE loss"})
-    hidden: tuple[int, ...] = field(default=(128, 128, 128), metadata={"help": "encoder and decoder hidden widths"})
-    prior_hidden: tuple[int, ...] = field(default=(256, 256), metadata={
+    latent_dim: int = field(default=10, metadata={"range": AT_LEAST_1, "help": "size of the skill latent z"})
+    beta: float = field(default=5e-4, metadata={"range": AT_LEAST_0, "help": "β, weight of KL(q(z|a) ‖ N(0, I)) in the VAE loss"})
+    hidden: tuple[int, ...] = field(default=(128, 128, 128), metadata={"range": AT_LEAST_1, "help": "encoder and decoder hidden widths"})
+    prior_hidden: tuple[int, ...] = field(default=(256, 256), metadata={"range": AT_LEAST_1, 
         "help": "skill prior hidden widths (the downstream SAC actor's, which starts as a copy of the prior)"})
-    val_fraction: float = field(default=0.05, metadata={"help": "fraction of episodes held out"})
-    eval_every: int = field(default=1000, metadata={"help": "gradient steps between validation passes"})
-    checkpoint_every: int = field(default=5000, metadata={"help": "gradient steps between checkpoints"})
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_positive(steps=self.steps, batch_size=self.batch_size, horizon=self.horizon)
+    val_fraction: float = field(default=0.05, metadata={"range": FRACTION, "help": "fraction of episodes held out"})
+    eval_every: int = field(default=1000, metadata={"range": AT_LEAST_1, "help": "gradient steps between validation passes"})
+    checkpoint_every: int = field(default=5000, metadata={"range": AT_LEAST_1, "help": "gradient steps between checkpoints"})
 
 
 # -- downstream ----------------------------------------------------------------------------------------
@@ -194,45 +232,45 @@ class TrainConfig(StageSettings):
 
     task: str | None = field(default=None, metadata={"help": "downstream task (unset: the domain's default)"})
     method: str = field(default="ptgm", metadata={"help": "method plug-in", "choices": "methods"})
-    env_steps: int = field(default=100_000, metadata={"help": "budget of environment (low-level) steps"})
-    k: int = field(default=DEFAULT_K, metadata={"help": "environment steps per high-level step"})
+    env_steps: int = field(default=100_000, metadata={"range": AT_LEAST_1, "help": "budget of environment (low-level) steps"})
+    k: int = field(default=DEFAULT_K, metadata={"range": AT_LEAST_1, "help": "environment steps per high-level step"})
     compose_goals: bool = field(default=True, metadata={
         "help": "give the low-level policy the domain's composed goal (Kitchen: objects a cluster goal leaves "
                 "where they start keep their current state); false: the cluster goal state as it is"})
     deterministic_low_level: bool | None = field(default=None, metadata={
         "help": "run the low-level policy's most likely action instead of sampling it (unset: the domain's, "
                 "Kitchen yes, Crafter no)"})
-    kl_coef: float = field(default=0.01, metadata={"help": "α, weight of KL(prior ‖ policy) in the reward"})
+    kl_coef: float = field(default=0.01, metadata={"range": AT_LEAST_0, "help": "α, weight of KL(prior ‖ policy) in the reward"})
     init_from_prior: bool = field(default=True, metadata={"help": "start the high-level policy equal to the prior"})
-    n_envs: int = field(default=4, metadata={"help": "parallel environments"})
+    n_envs: int = field(default=4, metadata={"range": AT_LEAST_1, "help": "parallel environments"})
     subproc: bool = field(default=False, metadata={"help": "step environments in subprocesses"})
-    learning_rate: float = field(default=3e-4, metadata={
+    learning_rate: float = field(default=3e-4, metadata={"range": POSITIVE, 
         "help": "learning rate (PPO; actor, critics and α of SAC, ptgm-sac and spirl)"})
     anneal_lr: bool = field(default=False, metadata={
         "help": "decay the learning rate linearly to 0 over the env-step budget (CleanRL's PPO default)"})
     normalize_advantage: bool = field(default=True, metadata={
         "help": "PPO: standardise the advantages of each minibatch (SB3's default)"})
-    n_steps: int | None = field(default=None, metadata={
+    n_steps: int | None = field(default=None, metadata={"range": AT_LEAST_1, 
         "help": "PPO rollout length per env (unset: the method's, 64 high-level steps, 256 flat)"})
-    batch_size: int = field(default=64, metadata={"help": "PPO minibatch size"})
-    n_epochs: int = field(default=4, metadata={"help": "PPO epochs per rollout"})
-    gamma: float | None = field(default=None, metadata={
+    batch_size: int = field(default=64, metadata={"range": AT_LEAST_1, "help": "PPO minibatch size"})
+    n_epochs: int = field(default=4, metadata={"range": AT_LEAST_1, "help": "PPO epochs per rollout"})
+    gamma: float | None = field(default=None, metadata={"range": UNIT, 
         "help": "discount per learner step (unset: the domain's high-level discount for methods that act every "
                 "k or H steps, Crafter 0.95, Kitchen 0.99; 0.99 for flat methods)"})
-    ent_coef: float = field(default=0.01, metadata={"help": "PPO entropy bonus"})
-    target_kl: float | None = field(default=None, metadata={
+    ent_coef: float = field(default=0.01, metadata={"range": AT_LEAST_0, "help": "PPO entropy bonus"})
+    target_kl: float | None = field(default=None, metadata={"range": AT_LEAST_0, 
         "help": "PPO: end a rollout's epochs early once the approximate KL to the rollout's policy passes this "
                 "(0: never; unset: the domain's for the PTGM methods, Kitchen 0.02, Crafter 0; 0 for the others)"})
-    target_divergence: float = field(default=TARGET_DIVERGENCE, metadata={
+    target_divergence: float = field(default=TARGET_DIVERGENCE, metadata={"range": AT_LEAST_0, 
         "help": "ptgm-sac and spirl: the KL(policy ‖ prior) in nats that their auto-tuned α steers towards"})
-    bc_steps: int = field(default=5000, metadata={"help": "bc-ppo: behaviour-cloning gradient steps before PPO"})
-    sac_learning_starts: int = field(default=5000, metadata={
+    bc_steps: int = field(default=5000, metadata={"range": AT_LEAST_0, "help": "bc-ppo: behaviour-cloning gradient steps before PPO"})
+    sac_learning_starts: int = field(default=5000, metadata={"range": AT_LEAST_0, 
         "help": "SAC: environment steps of random actions before learning"})
-    hidden: tuple[int, ...] | None = field(default=None, metadata={
+    hidden: tuple[int, ...] | None = field(default=None, metadata={"range": AT_LEAST_1, 
         "help": "actor/critic hidden widths (unset: the prior's for ptgm, whose actor starts as a copy of it; "
                 "256 256 for flat baselines)"})
-    eval_episodes: int = field(default=50, metadata={"help": "episodes of the final evaluation"})
-    checkpoint_every: int = field(default=25_000, metadata={"help": "environment steps between checkpoints"})
+    eval_episodes: int = field(default=50, metadata={"range": AT_LEAST_1, "help": "episodes of the final evaluation"})
+    checkpoint_every: int = field(default=25_000, metadata={"range": AT_LEAST_1, "help": "environment steps between checkpoints"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -252,10 +290,7 @@ class TrainConfig(StageSettings):
             self.n_steps = 64 if method.high_level else 256
         if self.hidden is not None:
             self.hidden = tuple(self.hidden)
-        check_positive(env_steps=self.env_steps, k=self.k, n_envs=self.n_envs, n_steps=self.n_steps,
-                       batch_size=self.batch_size, n_epochs=self.n_epochs, checkpoint_every=self.checkpoint_every)
-        if not 0.0 <= self.gamma <= 1.0:
-            raise PTGMError(f"--gamma must be between 0 and 1, got {self.gamma}.")
+        method.check_domain(domain)
 
 
 @dataclass
@@ -265,15 +300,15 @@ class EvaluateConfig(RunSettings):
     task: str | None = field(default=None, metadata={
         "help": "task the policy was trained on (unset: the domain's default)"})
     method: str = field(default="ptgm", metadata={"help": "method of the trained run", "choices": "methods"})
-    seed: int = field(default=0, metadata={"help": "training seed of the run to evaluate"})
-    seeds: tuple[int, ...] = field(default=(), metadata={
+    seed: int = field(default=0, metadata={"range": AT_LEAST_0, "help": "training seed of the run to evaluate"})
+    seeds: tuple[int, ...] = field(default=(), metadata={"range": AT_LEAST_0, 
         "help": "several training seeds, evaluated in turn and summarised as mean ± std (replaces --seed)"})
-    k: int | None = field(default=None, metadata={
+    k: int | None = field(default=None, metadata={"range": AT_LEAST_1, 
         "help": "environment steps per high-level step (unset: as the run was trained)"})
     low_level: str | None = field(default=None, metadata={
         "help": "how the low-level policy acts: deterministic (its mean or most likely action) | stochastic "
                 "(sampled) (unset: as the run was trained)", "choices": ("deterministic", "stochastic")})
-    episodes: int = field(default=100, metadata={"help": "evaluation episodes"})
+    episodes: int = field(default=100, metadata={"range": AT_LEAST_1, "help": "evaluation episodes"})
     deterministic: bool = field(default=False, metadata={
         "help": "act by the trained policy's most likely action (PTGM: its most likely goal) instead of sampling, "
                 "as the benchmark's evaluation does"})
@@ -281,8 +316,8 @@ class EvaluateConfig(RunSettings):
         "help": "write the evaluation there as Markdown (OUT) and JSON (OUT with .json) (unset: print only)"})
     video: str | None = field(default=None, metadata={
         "help": "also record VIDEO_EPISODES episodes to this .mp4 or .gif, the goal in force shown on each frame"})
-    video_episodes: int = field(default=1, metadata={"help": "episodes recorded to --video"})
-    video_max_steps: int | None = field(default=None, metadata={
+    video_episodes: int = field(default=1, metadata={"range": AT_LEAST_1, "help": "episodes recorded to --video"})
+    video_max_steps: int | None = field(default=None, metadata={"range": AT_LEAST_1, 
         "help": "end each recorded episode after this many steps (unset: when the task ends it)"})
 
     def __post_init__(self) -> None:
@@ -294,7 +329,6 @@ class EvaluateConfig(RunSettings):
         if self.low_level not in (None, "deterministic", "stochastic"):
             raise PTGMError(f"Unknown --low-level {self.low_level!r}; choose deterministic or stochastic (or leave "
                             "it unset for the run's own setting).")
-        check_positive(episodes=self.episodes, video_episodes=self.video_episodes)
 
 
 @dataclass
@@ -306,9 +340,9 @@ class ReportConfig(RunSettings):
         "help": "tasks to report (empty: every task with a trained run of METHOD and SEED)"})
     method: str = field(default="ptgm", metadata={
         "help": "a method that picks cluster goals (ptgm, ptgm-no-prior, ptgm-sac)", "choices": "methods"})
-    seed: int = field(default=0, metadata={"help": "training seed of the runs"})
-    episodes: int = field(default=20, metadata={"help": "episodes played per task"})
-    top: int = field(default=8, metadata={"help": "most-picked goals shown per task"})
+    seed: int = field(default=0, metadata={"range": AT_LEAST_0, "help": "training seed of the runs"})
+    episodes: int = field(default=20, metadata={"range": AT_LEAST_1, "help": "episodes played per task"})
+    top: int = field(default=8, metadata={"range": AT_LEAST_1, "help": "most-picked goals shown per task"})
     out: str | None = field(default=None, metadata={"help": "output folder (unset: RUN_DIR/report)"})
 
     def __post_init__(self) -> None:
@@ -332,33 +366,33 @@ class BenchConfig(RunSettings):
     tasks: tuple[str, ...] | None = field(default=None, metadata={"help": "tasks (unset: the domain's default task)"})
     methods: tuple[str, ...] | None = field(default=None, metadata={
         "help": "methods (unset: the domain's, Crafter ptgm ppo, Kitchen ptgm spirl sac)", "choices": "methods"})
-    seeds: int = field(default=3, metadata={"help": "seeds per (task, method): 0 .. seeds-1"})
-    env_steps: int = field(default=100_000, metadata={"help": "environment-step budget of every run",
+    seeds: int = field(default=3, metadata={"range": AT_LEAST_1, "help": "seeds per (task, method): 0 .. seeds-1"})
+    env_steps: int = field(default=100_000, metadata={"range": AT_LEAST_1, "help": "environment-step budget of every run",
                                                       "aliases": ("--steps",)})
-    transitions: int | None = field(default=None, metadata={"help": "play dataset size (unset: the domain's)"})
-    pretrain_steps: int = field(default=30_000, metadata={"help": "low-level policy gradient steps"})
-    n_clusters: int | None = field(default=None, metadata={
+    transitions: int | None = field(default=None, metadata={"range": AT_LEAST_1, "help": "play dataset size (unset: the domain's)"})
+    pretrain_steps: int = field(default=30_000, metadata={"range": AT_LEAST_1, "help": "low-level policy gradient steps"})
+    n_clusters: int | None = field(default=None, metadata={"range": AT_LEAST_1, 
         "help": "number of cluster goals (unset: the domain's, Crafter 64, Kitchen 200)"})
-    prior_steps: int = field(default=15_000, metadata={"help": "goal prior gradient steps"})
-    k: int = field(default=DEFAULT_K, metadata={"help": "environment steps per high-level step (the interval ablation)"})
-    gamma: float | None = field(default=None, metadata={
+    prior_steps: int = field(default=15_000, metadata={"range": AT_LEAST_1, "help": "goal prior gradient steps"})
+    k: int = field(default=DEFAULT_K, metadata={"range": AT_LEAST_1, "help": "environment steps per high-level step (the interval ablation)"})
+    gamma: float | None = field(default=None, metadata={"range": UNIT, 
         "help": "discount of every run (unset: each method's own, as in `ptgm train`)"})
     anneal_lr: bool = field(default=False, metadata={
         "help": "every run decays its learning rate linearly to 0 over the budget (`ptgm train --anneal-lr`)"})
-    ent_coef: float = field(default=0.01, metadata={
+    ent_coef: float = field(default=0.01, metadata={"range": AT_LEAST_0, 
         "help": "PPO entropy bonus of every PPO-based run (`ptgm train --ent-coef`; SAC tunes its own)"})
     normalize_advantage: bool = field(default=True, metadata={
         "help": "every PPO-based run standardises its minibatch advantages (`ptgm train --no-normalize-advantage`)"})
-    kl_coef: float = field(default=0.01, metadata={
+    kl_coef: float = field(default=0.01, metadata={"range": AT_LEAST_0, 
         "help": "α, the weight of KL(prior ‖ policy) in PTGM's reward, of every ptgm run (`ptgm train --kl-coef`)"})
     share_from: str | None = field(default=None, metadata={
         "help": "another run directory whose finished play data and low-level policy this one links to (and its "
                 "codebook and prior when it has N_CLUSTERS goals): ablations over the number of clusters or k "
                 "without pre-training again"})
-    eval_episodes: int = field(default=100, metadata={"help": "final evaluation episodes per run"})
-    parallel: int = field(default=2, metadata={"help": "RL runs at a time (one per core)"})
-    window: int = field(default=20, metadata={"help": "training episodes in the rolling score of the curves"})
-    threshold: float | None = field(default=None, metadata={
+    eval_episodes: int = field(default=100, metadata={"range": AT_LEAST_1, "help": "final evaluation episodes per run"})
+    parallel: int = field(default=2, metadata={"range": AT_LEAST_1, "help": "RL runs at a time (one per core)"})
+    window: int = field(default=20, metadata={"range": AT_LEAST_1, "help": "training episodes in the rolling score of the curves"})
+    threshold: float | None = field(default=None, metadata={"range": ANY_NUMBER, 
         "help": "score counted as solved for 'env steps to threshold' (unset: the domain's, 0.9 success in "
                 "Crafter, 3 subtasks in Kitchen)"})
     reference: str | None = field(default=None, metadata={
@@ -370,7 +404,7 @@ class BenchConfig(RunSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        from ptgm.methods import method_names
+        from ptgm.methods import get_method, method_names
 
         domain = _domain(self)
         self.tasks = tuple(self.tasks or (domain.default_task,))
@@ -380,6 +414,8 @@ class BenchConfig(RunSettings):
             raise PTGMError(f"Unknown method(s) {', '.join(unknown)}; choose from {', '.join(method_names())}.")
         for task in self.tasks:
             domain.check_task(task)
+        for name in self.methods:
+            get_method(name).check_domain(domain)
         if self.n_clusters is None:
             self.n_clusters = domain.n_clusters
         if self.threshold is None:
@@ -390,8 +426,6 @@ class BenchConfig(RunSettings):
                             f"({', '.join(self.methods)}); add it to --methods or pick one of them.")
         if not self.reference:  # a sweep of one method alone has nothing to time against
             self.reference = next((m for m in ("spirl", domain.flat_baseline) if m in self.methods), "")
-        check_positive(seeds=self.seeds, env_steps=self.env_steps, k=self.k, parallel=self.parallel,
-                       eval_episodes=self.eval_episodes)
 
 
 @dataclass
@@ -427,22 +461,23 @@ class DemoConfig(RunSettings):
         "help": "run directory for every stage (unset: runs/demo, runs/demo-DOMAIN for other domains)"})
     task: str | None = field(default=None, metadata={
         "help": "downstream task (unset: the domain's demo task, Crafter place_table)"})
-    transitions: int = field(default=60_000, metadata={"help": "dataset size (environment steps of play)"})
-    pretrain_steps: int = field(default=3_000, metadata={"help": "low-level policy gradient steps"})
-    n_clusters: int = field(default=32, metadata={"help": "number of discrete goals"})
-    prior_steps: int = field(default=3_000, metadata={"help": "goal prior gradient steps"})
-    env_steps: int = field(default=40_000, metadata={"help": "RL budget in environment steps, per method"})
+    transitions: int = field(default=60_000, metadata={"range": AT_LEAST_1, "help": "dataset size (environment steps of play)"})
+    pretrain_steps: int = field(default=3_000, metadata={"range": AT_LEAST_1, "help": "low-level policy gradient steps"})
+    n_clusters: int = field(default=32, metadata={"range": AT_LEAST_1, "help": "number of discrete goals"})
+    prior_steps: int = field(default=3_000, metadata={"range": AT_LEAST_1, "help": "goal prior gradient steps"})
+    env_steps: int = field(default=40_000, metadata={"range": AT_LEAST_1, "help": "RL budget in environment steps, per method"})
     methods: tuple[str, ...] | None = field(default=None, metadata={
         "help": "methods to train side by side (unset: ptgm and the domain's flat baseline, ppo or sac)",
         "choices": "methods"})
-    seeds: int = field(default=1, metadata={"help": "seeds per method"})
-    goal_trials: int = field(default=30, metadata={"help": "episodes of the low-level goal-reaching test"})
-    eval_episodes: int = field(default=30, metadata={"help": "final evaluation episodes per run"})
-    workers: int = field(default=2, metadata={"help": "data generation processes"})
+    seeds: int = field(default=1, metadata={"range": AT_LEAST_1, "help": "seeds per method"})
+    goal_trials: int = field(default=30, metadata={"range": AT_LEAST_1, "help": "episodes of the low-level goal-reaching test"})
+    eval_episodes: int = field(default=30, metadata={"range": AT_LEAST_1, "help": "final evaluation episodes per run"})
+    workers: int = field(default=2, metadata={"range": AT_LEAST_1, "help": "data generation processes"})
     force: bool = field(default=False, metadata={"help": "redo every stage"})
     resume: bool = field(default=False, metadata={"help": "continue interrupted stages"})
 
     def __post_init__(self) -> None:
+        check_ranges(self)
         if not self.run_dir:
             self.run_dir = "runs/demo" if self.domain == "crafter" else f"runs/demo-{self.domain}"
         domain = _domain(self)
@@ -453,20 +488,11 @@ class DemoConfig(RunSettings):
 def settings_from_dict(cls: type, values: dict):
     """Settings of class ``cls`` from a JSON record of them (a ``config.json``): fields the class no longer has
     are left out, lists become tuples."""
-    import dataclasses
-
     names = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in names})
 
 
 # -- checks shared by the settings above --------------------------------------------------------------------
-def check_positive(**values: int | float) -> None:
-    """One clear error for the first of ``values`` (setting name → value) that is below 1."""
-    for name, value in values.items():
-        if value < 1:
-            raise PTGMError(f"--{name.replace('_', '-')} must be at least 1, got {value}.")
-
-
 def check_action_head(action_head: str, components: int) -> None:
     """Raise a clear error for an unknown action head or a mixture without components."""
     if action_head not in ACTION_HEADS:

@@ -25,7 +25,7 @@ from stable_baselines3.common.utils import FloatSchedule
 from ptgm.methods import get_method
 from ptgm.progress import progress
 from ptgm.settings import TrainConfig, settings_from_dict
-from ptgm.utils import atomic_write_json, mark_stage_done, prepare_stage, seed_everything
+from ptgm.utils import PTGMError, atomic_write_json, mark_stage_done, prepare_stage, seed_everything, stage_done
 
 logger = logging.getLogger(__name__)
 
@@ -126,11 +126,12 @@ def train(config: TrainConfig) -> dict:
 
     method = get_method(config.method)
     out = run_directory(config)
-    previous = prepare_stage(out, config, config.force, config.resume, f"train {config.task}/{config.method}")
+    pieces = method.load_pieces(config)
+    previous = prepare_stage(out, config, config.force, config.resume, f"train {config.task}/{config.method}",
+                             {"pieces": pieces_fingerprint(pieces)})
     if previous is not None:
         return previous
     seed_everything(config.seed)
-    pieces = method.load_pieces(config)
     ckpt = out / "checkpoint.zip"
     episodes, start_steps = [], 0
     if config.resume and ckpt.exists():
@@ -165,9 +166,8 @@ def train(config: TrainConfig) -> dict:
         "eval_episodes": evaluation["episodes"], "wall_seconds": wall,
         "env_steps_per_second": (agent.env_steps - start_steps) / max(wall, 1e-9),
     }
-    for path in (ckpt, out / "checkpoint.json", out / "replay_buffer.pkl"):
-        path.unlink(missing_ok=True)
     mark_stage_done(out, config, summary)
+    (out / "replay_buffer.pkl").unlink(missing_ok=True)
     logger.info(f"[train] {config.task}/{config.method} seed {config.seed}: eval success "
                 f"{summary['eval_success_rate']:.2f} after {summary['env_steps']} env steps "
                 f"({summary['env_steps_per_second']:.0f} env steps/s)")
@@ -186,6 +186,23 @@ def read_episodes(path: Path) -> list[dict]:
         return []
     with open(path) as f:
         return [episode_row(r) for r in csv.DictReader(f)]
+
+
+def pieces_fingerprint(pieces) -> str | None:
+    """The fingerprint of a method's frozen pieces (None for methods from scratch)."""
+    return getattr(pieces, "fingerprint", None)
+
+
+def check_run_pieces(config: TrainConfig, pieces) -> None:
+    """A clear error when the pieces of ``config``'s run directory are not those its trained run learned on (they
+    were rebuilt since): its policy's actions would mean other goals or skills."""
+    done = stage_done(run_directory(config))
+    recorded = ((done or {}).get("inputs") or {}).get("pieces")
+    current = pieces_fingerprint(pieces)
+    if recorded and current and recorded != current:
+        raise PTGMError(f"The run in {run_directory(config)} was trained on pre-trained pieces {recorded}, but those "
+                        f"in {config.run_dir} are now {current} (rebuilt since). Retrain it with `ptgm train --run-dir "
+                        f"{config.run_dir} --task {config.task} --method {config.method} --seed {config.seed} --force`.")
 
 
 def load_method_pieces(config: TrainConfig, check_dataset: bool = True):

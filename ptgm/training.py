@@ -1,8 +1,9 @@
 """The supervised training loop shared by the low-level policy and the goal prior.
 
 Both are trained the same way: sample a batch of dataset rows, relabel their goals,
-take an Adam step; every ``eval_every`` steps validate, log and check for NaNs; every
-``checkpoint_every`` steps write a checkpoint atomically so ``--resume`` can continue.
+take an Adam step and check that the loss neither is NaN nor exploded; every ``eval_every``
+steps validate and log; every ``checkpoint_every`` steps (and after the last) write a
+checkpoint atomically so ``--resume`` can continue.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ import numpy as np
 import torch
 
 from ptgm.progress import progress
-from ptgm.utils import MetricsLogger, atomic_torch_save, check_finite, load_checkpoint
+from ptgm.utils import MetricsLogger, PTGMError, atomic_torch_save, check_finite, load_checkpoint
 
 logger = logging.getLogger(__name__)
+
+#: A loss this many times larger than the first one (or than 1, when that was smaller) has exploded.
+EXPLODED_LOSS_FACTOR = 1e4
 
 
 def fit(
@@ -37,7 +41,11 @@ def fit(
     batch_size: int,
 ) -> dict[str, float]:
     """Train ``model`` for ``steps`` Adam steps on ``batch_loss(rng)``; returns the last validation metrics
-    plus ``samples_per_second``. Metrics go to ``out/metrics.csv`` and TensorBoard."""
+    plus ``samples_per_second``. Metrics go to ``out/metrics.csv`` and TensorBoard.
+
+    The last checkpoint is left in ``out``: the stage removes it once it has finished everything after training
+    (:func:`ptgm.utils.mark_stage_done`), so a stage killed after its last step resumes there, not from zero.
+    """
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
     ckpt_path = Path(out) / "checkpoint.pt"
     start = 0
@@ -51,15 +59,24 @@ def fit(
     metrics_log = MetricsLogger(out, resume=resume)
     t0, samples = time.perf_counter(), 0
     bar = progress(range(start, steps), desc=name, initial=start, total=steps)
+    limit = None
     for step in bar:
-        loss = batch_loss(rng)
+        try:
+            loss = batch_loss(rng)
+        except ValueError as exc:  # torch.distributions refuses NaN parameters before any loss exists
+            if "invalid values" not in str(exc):
+                raise
+            raise PTGMError(f"The {name} model's outputs became NaN at step {step + 1}: training diverged. Lower "
+                            "the learning rate (--learning-rate) and start over with --force.") from exc
+        value = loss.item()
+        limit = limit or EXPLODED_LOSS_FACTOR * max(abs(value), 1.0)
+        check_finite(value, f"The {name} training loss", step + 1, limit)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         samples += batch_size
         last = step + 1 == steps
         if (step + 1) % eval_every == 0 or last:
-            check_finite(loss.item(), f"The {name} training loss", step)
             model.eval()
             with torch.no_grad():
                 metrics = validate()
@@ -67,7 +84,7 @@ def fit(
             metrics_log.log(step + 1, train_loss=loss.item(), **metrics,
                        samples_per_second=samples / (time.perf_counter() - t0))
             bar.set_postfix(loss=f"{loss.item():.3f}", **{k: f"{v:.3f}" for k, v in list(metrics.items())[-1:]})
-        if (step + 1) % checkpoint_every == 0 and not last:
+        if (step + 1) % checkpoint_every == 0 or last:
             atomic_torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                "rng": rng.bit_generator.state, "step": step + 1}, ckpt_path)
     rate = samples / max(time.perf_counter() - t0, 1e-9)
@@ -75,5 +92,4 @@ def fit(
     with torch.no_grad():
         metrics = validate()
     metrics_log.close()
-    ckpt_path.unlink(missing_ok=True)
     return {**metrics, "samples_per_second": rate}

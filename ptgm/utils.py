@@ -1,14 +1,21 @@
-"""Small shared pieces: run directories, atomic writes, metrics logging, seeding, NaN checks."""
+"""Small shared pieces: run directories, atomic writes, metrics logging, seeding, NaN checks, fingerprints,
+worker pools that never outlive their command."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
+import hashlib
 import json
 import logging
 import os
 import random
+import shutil
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -105,12 +112,32 @@ def load_checkpoint(path: Path, what: str, fix: str) -> dict:
         raise PTGMError(f"The {what} at {path} is corrupt or unreadable ({exc}). {fix}") from exc
 
 
-def check_finite(value: float, what: str, step: int) -> None:
-    if not np.isfinite(value):
+def check_finite(value: float, what: str, step: int, limit: float = float("inf"), fix: str = "") -> None:
+    """A clear error when ``value`` (a loss) is NaN or infinite, or beyond ``limit`` in size (it exploded)."""
+    if not np.isfinite(value) or abs(value) > limit:
+        how = "became" if not np.isfinite(value) else f"exploded to more than {limit:.3g}:"
         raise PTGMError(
-            f"{what} became {value} at step {step}. Training diverged: lower the learning rate "
-            "(--learning-rate), check the dataset for NaNs, or resume from the last good checkpoint with --resume."
+            f"{what} {how} {value} at step {step}. Training diverged: "
+            + (fix or "lower the learning rate (--learning-rate) and start over with --force, or resume from the "
+               "last checkpoint with --resume.")
         )
+
+
+def fingerprint_of(*parts: Any) -> str:
+    """A short content hash of arrays, tensors, strings and numbers (in order): two things built differently
+    get different fingerprints, the same content the same one."""
+    digest = hashlib.blake2b(digest_size=12)
+    for part in parts:
+        if hasattr(part, "detach"):  # a torch tensor
+            part = part.detach().cpu().numpy()
+        if isinstance(part, np.ndarray):
+            part = np.ascontiguousarray(part)
+            digest.update(f"{part.shape}{part.dtype}".encode())
+            digest.update(memoryview(part).cast("B") if part.size else b"")
+        else:
+            digest.update(repr(part).encode())
+        digest.update(b"|")
+    return digest.hexdigest()
 
 
 class MetricsLogger:
@@ -173,18 +200,66 @@ def stage_done(directory: Path) -> dict | None:
     return None
 
 
+#: Where each pre-training stage of a run directory lives.
+STAGE_DIRS = {"data": "data", "lowlevel": "lowlevel", "codebook": "codebook", "prior": "prior", "spirl": "spirl"}
+
+
+def stage_fingerprint(directory: Path) -> str | None:
+    """What a finished stage is (a fingerprint of its finished marker: settings, results and inputs), or None when
+    it has not finished. A stage redone, even with the same settings, gets another one."""
+    marker = Path(directory) / "DONE.json"
+    return fingerprint_of(marker.read_bytes()) if marker.exists() else None
+
+
+def stage_inputs(run_dir: str | Path, *stages: str) -> dict[str, str | None]:
+    """The fingerprints of a run's finished ``stages`` (names of :data:`STAGE_DIRS`): a stage's inputs."""
+    return {stage: stage_fingerprint(Path(run_dir) / STAGE_DIRS[stage]) for stage in stages}
+
+
+def dataset_inputs(config: Any) -> dict[str, str | None]:
+    """The input a stage that trains on play data records: the run's own finished data stage (nothing for a
+    ``--dataset`` from elsewhere, which the pieces' dataset fingerprints check instead)."""
+    return {} if getattr(config, "dataset", None) else stage_inputs(config.run_dir, "data")
+
+
 def mark_stage_done(directory: Path, config: Any, summary: dict) -> None:
-    atomic_write_json(Path(directory) / "DONE.json", {"config": config_dict(config), "summary": summary})
+    """Write the finished marker (settings, summary and the inputs :func:`prepare_stage` recorded), then drop the
+    stage's checkpoints: they were kept until now so that a stage killed after its last step resumes there."""
+    directory = Path(directory)
+    inputs_path = directory / "inputs.json"
+    inputs = json.loads(inputs_path.read_text()) if inputs_path.exists() else {}
+    atomic_write_json(directory / "DONE.json", {"config": config_dict(config), "summary": summary, "inputs": inputs})
+    for path in directory.glob("checkpoint*"):
+        path.unlink()
 
 
-def prepare_stage(directory: Path, config: Any, force: bool, resume: bool, name: str) -> dict | None:
+#: Settings that say how to run a stage, not what it computes: a finished stage is the same stage without them.
+RUN_CONTROL = ("run_dir", "force", "resume")
+
+
+def clear_stage(directory: Path) -> None:
+    """Remove a stage's directory and everything in it (a link to another run's stage: only the link)."""
+    directory = Path(directory)
+    if directory.is_symlink():
+        directory.unlink()
+    elif directory.exists():
+        shutil.rmtree(directory)
+
+
+def prepare_stage(directory: Path, config: Any, force: bool, resume: bool, name: str,
+                  inputs: dict[str, str | None] | None = None) -> dict | None:
     """Returns the previous summary when the stage is finished and may be reused.
 
     Otherwise it makes the directory, records the config and returns None. A stage that
     was started but not finished needs ``--resume`` (continue) or ``--force`` (start over),
-    so that work is never silently thrown away.
+    so that work is never silently thrown away; ``--force`` removes the old stage's files
+    before anything else, so nothing of it is used again.
+
+    ``inputs`` names the fingerprints of what the stage is built from (its dataset, the codebook a prior learns);
+    a finished stage or a checkpoint built from other inputs is refused with the command that rebuilds it.
     """
     directory = Path(directory)
+    inputs = {key: value for key, value in (inputs or {}).items() if value is not None}
     done = stage_done(directory)
     if done is not None and "domain" in done["config"] and done["config"]["domain"] != getattr(config, "domain", None):
         raise PTGMError(
@@ -192,25 +267,79 @@ def prepare_stage(directory: Path, config: Any, force: bool, resume: bool, name:
             "Use another --run-dir (the default is runs/DOMAIN)."
         )
     if done is not None and not force:
+        _check_inputs(done.get("inputs", {}), inputs, directory, name, "was built from")
         new, old = config_dict(config), recorded_settings(done["config"], config)
         # Where a stage lives is no setting of it: a run directory written once relative and once
         # absolute, moved, or whose stages are links to another's (--share-from) holds the same stage.
-        changed = sorted(k for k in new if k != "run_dir" and old.get(k) != new[k])
+        changed = sorted(k for k in new if k not in RUN_CONTROL and old.get(k) != new[k])
         if changed:
             logger.info(f"[{name}] note: reusing the finished stage in {directory}, whose settings differ in "
                   f"{', '.join(changed)}; pass --force to redo it with the new settings.")
         else:
             logger.info(f"[{name}] already finished in {directory}; reusing it (pass --force to redo).")
         return done["summary"]
-    if force and directory.exists():
-        (directory / "DONE.json").unlink(missing_ok=True)
-    elif not resume and directory.exists() and any(directory.glob("checkpoint*")):
-        raise PTGMError(
-            f"[{name}] {directory} holds an unfinished run. Pass --resume to continue it or --force to start over."
-        )
+    if force:
+        clear_stage(directory)
+    elif directory.exists() and any(directory.glob("checkpoint*")):
+        if not resume:
+            raise PTGMError(f"[{name}] {directory} holds an unfinished run. Pass --resume to continue it or --force "
+                            "to start over.")
+        recorded = directory / "inputs.json"
+        _check_inputs(json.loads(recorded.read_text()) if recorded.exists() else {}, inputs, directory, name,
+                      "was started from")
+    if done is None and directory.exists() and not any(directory.glob("checkpoint*")):
+        clear_stage(directory)  # what an unfinished stage left without a checkpoint is no start to resume from
     directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.tmp*"):  # half-written files of a process that was killed while writing
+        stale.unlink() if stale.is_file() else shutil.rmtree(stale)
     atomic_write_json(directory / "config.json", config_dict(config))
+    atomic_write_json(directory / "inputs.json", inputs)
     return None
+
+
+def _check_inputs(recorded: dict, current: dict, directory: Path, name: str, verb: str) -> None:
+    changed = sorted(key for key in current if key in recorded and recorded[key] != current[key])
+    if changed:
+        what = ", ".join(f"{key} {recorded[key]} (now {current[key]})" for key in changed)
+        raise PTGMError(f"[{name}] {directory} {verb} {what}, which has since been rebuilt. Redo this stage with "
+                        "--force (and the stages after it).")
+
+
+# -- worker processes ------------------------------------------------------------------------------
+def exit_with_parent(parent_pid: int) -> None:
+    """Worker-process initializer: the worker ends itself within a second of its parent being gone (a parent
+    killed with -9 cannot stop it), and leaves Ctrl-C to its parent, which stops it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+@contextlib.contextmanager
+def worker_pool(workers: int, max_tasks_per_child: int | None = None):
+    """A process pool (fresh ``spawn`` interpreters) whose workers never outlive the command: on an error or
+    Ctrl-C they are terminated rather than waited for, and each exits by itself if the command is killed."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=exit_with_parent,
+                               initargs=(os.getpid(),), max_tasks_per_child=max_tasks_per_child)
+    try:
+        yield pool
+    except BaseException:
+        # The executor has no public way to stop running tasks; its worker processes are there to terminate.
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(5)
+        raise
+    pool.shutdown(wait=True)
 
 
 def invoked_command(name: str) -> str:

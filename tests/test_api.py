@@ -46,7 +46,7 @@ def act(agent: ptgm.Agent, obs: np.ndarray, seed: int = 0) -> tuple[list, list]:
 def test_pretrained_pieces_load_together(tiny_run):
     pieces = ptgm.Pretrained.load(tiny_run)
     assert pieces.domain == "crafter" and pieces.n_goals == 8 == pieces.prior.n_goals
-    assert pieces.lowlevel["k_max"] == 20 and pieces.codebook.fingerprint == pieces.lowlevel["fingerprint"]
+    assert pieces.lowlevel["k_max"] == 20 and pieces.codebook.dataset_fingerprint == pieces.lowlevel["fingerprint"]
     again = ptgm.Pretrained.from_bytes(pieces.to_bytes())
     obs = torch.as_tensor(observations(4), dtype=torch.float32)
     assert torch.equal(again.prior(obs), pieces.prior(obs))

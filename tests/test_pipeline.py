@@ -76,14 +76,11 @@ def test_interrupted_pretraining_resumes_from_its_checkpoint(tiny_run, tmp_path,
                   goal_trials=2)
     import ptgm.training as training
     real_check = training.check_finite
-    calls = {"n": 0}
 
-    def nan_at_third_eval(value, what, step):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            real_check(float("nan"), what, step)
+    def nan_at_step_50(value, what, step, *limit):  # after the checkpoints of steps 20 and 40
+        real_check(float("nan") if step == 50 else value, what, step, *limit)
 
-    monkeypatch.setattr(training, "check_finite", nan_at_third_eval)
+    monkeypatch.setattr(training, "check_finite", nan_at_step_50)
     with pytest.raises(PTGMError, match="diverged"):
         pretrain(PretrainConfig(**config))
     monkeypatch.setattr(training, "check_finite", real_check)

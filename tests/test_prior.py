@@ -38,7 +38,7 @@ def test_prior_refuses_a_codebook_from_another_dataset(tiny_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(tiny_run / "data", run / "data")
     book = Codebook.load(tiny_run / "codebook" / "codebook.npz")
-    book.fingerprint = "ffffffffffffffffffffffff"
+    book.dataset_fingerprint = "ffffffffffffffffffffffff"
     book.save(run / "codebook" / "codebook.npz")
     with pytest.raises(PTGMError, match="Rebuild the codebook"):
         train_prior(PriorConfig(run_dir=str(run), steps=5))

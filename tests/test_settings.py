@@ -10,7 +10,7 @@ from ptgm.settings import PriorConfig, TrainConfig
 
 @pytest.mark.parametrize("args, message", [
     (["train", "--domain", "kitchen", "--task", "microwave,kettel"], "Unknown Kitchen subtask 'kettel'"),
-    (["train", "--seed", "-1"], "--seed must be 0 or more"),
+    (["train", "--seed", "-1"], "--seed must be at least 0"),
     (["train", "--k", "0"], "--k must be at least 1"),
     (["train", "--env-steps", "0"], "--env-steps must be at least 1"),
     (["train", "--gamma", "1.5"], "--gamma must be between 0 and 1"),

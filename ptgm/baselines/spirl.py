@@ -42,7 +42,7 @@ from ptgm.domains import domain_of, get_domain
 from ptgm.nets import SavableModule, ScaledInput, mlp, observation_scale
 from ptgm.settings import TARGET_DIVERGENCE, SpirlConfig
 from ptgm.training import fit
-from ptgm.utils import PTGMError, mark_stage_done, prepare_stage, seed_everything, stage_done
+from ptgm.utils import PTGMError, dataset_inputs, mark_stage_done, prepare_stage, seed_everything, stage_done
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ class SkillModel(SavableModule):
         self.decoder = mlp(latent_dim, tuple(hidden), horizon * action_dim)
         self.prior = mlp(len(obs_scale), tuple(prior_hidden), 2 * latent_dim)
         #: Fingerprint of the dataset it was trained on (set by :func:`load_skills`).
-        self.fingerprint: str | None = None
+        self.dataset_fingerprint: str | None = None
 
     @property
     def obs_dim(self) -> int:
@@ -155,7 +155,8 @@ def train_spirl(config: SpirlConfig) -> dict:
     env = domain.make_env(None)
     action_space = check_continuous(env, domain.name)
     out = Path(config.run_dir) / "spirl"
-    previous = prepare_stage(out, config, config.force, config.resume, "spirl")
+    previous = prepare_stage(out, config, config.force, config.resume, "spirl",
+                             dataset_inputs(config))
     if previous is not None:
         return previous
     seed_everything(config.seed)
@@ -226,13 +227,13 @@ def load_skills(run_dir: str | Path, domain: str, check_dataset: bool = False) -
     if done is None:
         raise PTGMError(f"No finished SPiRL skills in {directory}. {fix}")
     model, ckpt = SkillModel.load(directory / "skills.pt")
-    model.fingerprint = ckpt.get("fingerprint")
+    model.dataset_fingerprint = ckpt.get("fingerprint")
     if ckpt.get("domain") != domain:
         raise PTGMError(f"The SPiRL skills in {directory} are for {ckpt.get('domain')}, not {domain}. {fix}")
     if check_dataset:
         data = load_run_dataset(run_dir, dataset, plugin.dataset_observation_key)
-        if data.fingerprint != model.fingerprint:
-            raise PTGMError(f"The SPiRL skills in {directory} were trained on dataset {model.fingerprint}, but "
+        if data.fingerprint != model.dataset_fingerprint:
+            raise PTGMError(f"The SPiRL skills in {directory} were trained on dataset {model.dataset_fingerprint}, but "
                             f"{dataset or 'the run dataset'} is now dataset {data.fingerprint}. Retrain them with "
                             f"`ptgm spirl --run-dir {run_dir} --domain {domain} --force`.")
     return model.requires_grad_(False)
@@ -294,7 +295,7 @@ class SpirlSAC(SAC):
     so the divergence tracks ``target_divergence``. z is the actor's Gaussian sample before
     tanh, which :class:`SkillEnv` recovers from the squashed action, so both densities are
     Gaussians over the latent the decoder gets. The prior is frozen and not saved in the
-    model's zip (only its dataset fingerprint, checked on load): pass it again with
+    model's zip (only its fingerprint, checked on load): pass it again with
     ``SpirlSAC.load(path, env, skills=load_skills(run_dir, domain))``.
 
     Args:
@@ -322,9 +323,9 @@ class SpirlSAC(SAC):
                             "SpirlSAC.load(path, env, skills=load_skills(run_dir, domain)).")
         given = getattr(self.skills, "fingerprint", None)
         if self.skills_fingerprint and given and given != self.skills_fingerprint:
-            raise PTGMError(f"This SPiRL policy was trained with skills from dataset {self.skills_fingerprint}, but "
-                            f"the skill model given is from dataset {given}: the latents mean other skills. Retrain "
-                            "the policy with `ptgm train --method spirl --force`.")
+            raise PTGMError(f"This SPiRL policy was trained with skill model {self.skills_fingerprint}, but the skill "
+                            f"model given is {given} (retrained since): the latents mean other skills. Retrain the "
+                            "policy with `ptgm train --method spirl --force`.")
         space = self.action_space
         if space.shape != (self.skills.latent_dim,) or not (np.all(space.low == -1) and np.all(space.high == 1)):
             raise PTGMError(f"SpirlSAC acts in SkillEnv's Box(-1, 1, ({self.skills.latent_dim},)); got {space}.")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
+from concurrent.futures import as_completed
 from pathlib import Path
 
 from ptgm.baselines.spirl import SpirlConfig, train_spirl
@@ -19,9 +18,7 @@ from ptgm.prior.train import PriorConfig, train_prior
 from ptgm.progress import progress
 from ptgm.settings import BenchConfig, TrainConfig
 from ptgm.train import run_directory, train
-from ptgm.utils import (
-    PTGMError,
-)
+from ptgm.utils import PTGMError, worker_pool
 
 logger = logging.getLogger(__name__)
 
@@ -122,20 +119,17 @@ def run_grid(config: BenchConfig, jobs: list[tuple[str, str, int]]) -> list[tupl
         return failed
     for job in jobs:
         _log_path(config, *job).parent.mkdir(parents=True, exist_ok=True)
-    with ProcessPoolExecutor(config.parallel, mp_context=get_context("spawn"), max_tasks_per_child=1) as pool, \
+    # One task per worker: each run gets a fresh process; an interrupted bench terminates its runs (they resume).
+    with worker_pool(config.parallel, max_tasks_per_child=1) as pool, \
             progress(total=len(jobs), desc="bench runs", unit="run") as bar:
         futures = {pool.submit(run_logged, _train_config(config, *job), str(_log_path(config, *job))): job
                    for job in jobs}
-        try:
-            for future in as_completed(futures):
-                job = futures[future]
-                bar.update()
-                if future.result() != 0:
-                    failed.append(job)
-                    logger.warning(f"[bench] {'/'.join(map(str, job))} failed; see {_log_path(config, *job)}")
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)  # workers stop on the same Ctrl-C; none is left behind
-            raise
+        for future in as_completed(futures):
+            job = futures[future]
+            bar.update()
+            if future.result() != 0:
+                failed.append(job)
+                logger.warning(f"[bench] {'/'.join(map(str, job))} failed; see {_log_path(config, *job)}")
     return failed
 
 

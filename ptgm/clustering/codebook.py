@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,8 @@ from ptgm.settings import ClusterConfig
 from ptgm.utils import (
     PTGMError,
     atomic_savez,
+    dataset_inputs,
+    fingerprint_of,
     mark_stage_done,
     prepare_stage,
 )
@@ -33,10 +36,14 @@ class Codebook:
         goal_observations: ``(N, obs_dim)`` the cluster goal states themselves (for pictures).
         goal_rows: ``(N,)`` their row in the dataset.
         cluster_sizes: ``(N,)`` sampled states assigned to each cluster.
-        fingerprint: the dataset's fingerprint.
+        dataset_fingerprint: the fingerprint of the dataset it was built from.
         domain: the domain's name.
         feature_scale: ``(goal_dim,)`` what each feature is divided by before distances are taken
             (ones: plain Euclidean distance; see ``Domain.standardize_goal_features``).
+        settings: the clustering's settings (number of clusters, seed, samples, restarts).
+
+    Its own :attr:`fingerprint` (dataset, settings and content) is what the prior and the policies trained on
+    its goals record: another clustering of the same dataset, in place or elsewhere, has another one.
     """
 
     centers: np.ndarray
@@ -44,13 +51,20 @@ class Codebook:
     goal_observations: np.ndarray
     goal_rows: np.ndarray
     cluster_sizes: np.ndarray
-    fingerprint: str
+    dataset_fingerprint: str
     domain: str
     feature_scale: np.ndarray | None = None
+    settings: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.feature_scale is None:
             self.feature_scale = np.ones(self.centers.shape[1], np.float32)
+
+    @property
+    def fingerprint(self) -> str:
+        """What this codebook is: its dataset, settings and goals (the goal indices of a prior mean these goals)."""
+        return fingerprint_of("codebook", self.dataset_fingerprint, self.domain, json.dumps(self.settings, sort_keys=True),
+                              self.centers, self.goal_features, self.feature_scale)
 
     @property
     def n_goals(self) -> int:
@@ -74,29 +88,32 @@ class Codebook:
     def save(self, path: Path) -> None:
         atomic_savez(path, centers=self.centers, goal_features=self.goal_features,
                      goal_observations=self.goal_observations, goal_rows=self.goal_rows,
-                     cluster_sizes=self.cluster_sizes, fingerprint=np.asarray(self.fingerprint),
-                     domain=np.asarray(self.domain), feature_scale=self.feature_scale)
+                     cluster_sizes=self.cluster_sizes, fingerprint=np.asarray(self.dataset_fingerprint),
+                     domain=np.asarray(self.domain), feature_scale=self.feature_scale,
+                     settings=np.asarray(json.dumps(self.settings)))
 
     @classmethod
     def load(cls, path: Path) -> "Codebook":
         path = Path(path)
+        fix = f"Rebuild it with `ptgm cluster --run-dir {path.parent.parent} --force`."
         if not path.exists():
-            raise PTGMError(f"No goal codebook at {path}. Build it with `ptgm cluster`.")
+            raise PTGMError(f"No goal codebook at {path}. {fix}")
         try:
             with np.load(path) as z:
                 return cls(centers=z["centers"], goal_features=z["goal_features"],
                            goal_observations=z["goal_observations"], goal_rows=z["goal_rows"],
-                           cluster_sizes=z["cluster_sizes"], fingerprint=str(z["fingerprint"]),
+                           cluster_sizes=z["cluster_sizes"], dataset_fingerprint=str(z["fingerprint"]),
                            domain=str(z["domain"]),
-                           feature_scale=z["feature_scale"] if "feature_scale" in z.files else None)
+                           feature_scale=z["feature_scale"] if "feature_scale" in z.files else None,
+                           settings=json.loads(str(z["settings"])) if "settings" in z.files else {})
         except Exception as exc:
-            raise PTGMError(f"The goal codebook at {path} is corrupt ({exc}). Rebuild it with `ptgm cluster --force`.") from exc
+            raise PTGMError(f"The goal codebook at {path} is corrupt ({exc}). {fix}") from exc
 
     def check_matches(self, fingerprint: str, what: str) -> None:
         """Refuse to combine pieces built from different datasets."""
-        if fingerprint != self.fingerprint:
+        if fingerprint != self.dataset_fingerprint:
             raise PTGMError(
-                f"The goal codebook was built from dataset {self.fingerprint}, but {what} comes from dataset "
+                f"The goal codebook was built from dataset {self.dataset_fingerprint}, but {what} comes from dataset "
                 f"{fingerprint}. Rebuild the codebook on this dataset with `ptgm cluster --force` "
                 "(and then the prior with `ptgm prior --force`)."
             )
@@ -136,15 +153,18 @@ def build_codebook(data: TrajectoryData, features: np.ndarray, n_clusters: int, 
         goal_observations=data.observations[goal_rows],
         goal_rows=goal_rows,
         cluster_sizes=np.bincount(labels, minlength=n_clusters),
-        fingerprint=data.fingerprint,
+        dataset_fingerprint=data.fingerprint,
         domain=domain,
         feature_scale=scale,
+        settings={"n_clusters": n_clusters, "max_samples": max_samples, "seed": seed, "n_init": n_init,
+                  "standardize": standardize},
     )
 
 
 def cluster(config: ClusterConfig) -> dict:
     out = Path(config.run_dir) / "codebook"
-    previous = prepare_stage(out, config, config.force, config.resume, "cluster")
+    previous = prepare_stage(out, config, config.force, config.resume, "cluster",
+                             dataset_inputs(config))
     if previous is not None:
         return previous
     domain = domain_of(config)
@@ -161,6 +181,7 @@ def cluster(config: ClusterConfig) -> dict:
     plot_codebook_grid(domain, codebook, out / "goals.png")
     plot_goal_projection(features, codebook, out / "projection.png", seed=config.seed)
     summary = {"n_clusters": codebook.n_goals, "fingerprint": codebook.fingerprint,
+               "dataset_fingerprint": codebook.dataset_fingerprint,
                "smallest_cluster": int(codebook.cluster_sizes.min()),
                "largest_cluster": int(codebook.cluster_sizes.max()),
                "pictures": [str(out / "goals.png"), str(out / "projection.png")]}

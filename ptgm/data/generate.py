@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +20,7 @@ from ptgm.utils import (
     atomic_write_json,
     mark_stage_done,
     prepare_stage,
+    worker_pool,
 )
 
 logger = logging.getLogger(__name__)
@@ -141,7 +140,7 @@ def generate(config: GenerateConfig) -> dict:
                 for job in jobs:
                     bar.update(generate_shard(*job)["transitions"])
             else:
-                with ProcessPoolExecutor(config.workers, mp_context=get_context("spawn")) as pool:
+                with worker_pool(config.workers) as pool:
                     for result in pool.map(generate_shard, *zip(*jobs)):
                         bar.update(result["transitions"])
     wall = time.perf_counter() - start
@@ -162,9 +161,7 @@ def generate(config: GenerateConfig) -> dict:
     }
     atomic_write_json(out / "coverage.json", summary)
     atomic_write_bytes(out / "coverage.md", coverage_markdown(summary).encode())
-    for path in out.glob("checkpoint-shard-*.npz"):
-        path.unlink()
-    mark_stage_done(out, config, summary)
+    mark_stage_done(out, config, summary)  # removes the shards (checkpoint-shard-*) once the dataset is finished
     logger.info(coverage_markdown(summary))
     return summary
 

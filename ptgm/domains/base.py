@@ -9,6 +9,7 @@ and registering it with :func:`ptgm.domains.register_domain`.
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from typing import Callable
 
@@ -57,6 +58,15 @@ class Domain(ABC):
     #: PPO's early stop of a rollout's epochs (approximate KL) for the high-level learner of the PTGM methods,
     #: when the user does not say; 0: off.
     high_level_target_kl: float = 0.0
+
+    @functools.cached_property
+    def action_space(self) -> gym.Space:
+        """The action space of the domain's environments (those of its play environment)."""
+        env = self.make_env(None)
+        try:
+            return env.action_space
+        finally:
+            env.close()
 
     @abstractmethod
     def task_names(self) -> list[str]:

@@ -79,8 +79,12 @@ class MinariDomain(Domain):
         return self.env_spec.id
 
     @property
+    def action_space(self) -> gym.Space:  # type: ignore[override]
+        return self._spec.action_space  # the dataset records it: no environment needs to be made
+
+    @property
     def flat_baseline(self) -> str:  # type: ignore[override]
-        return "sac" if isinstance(self._spec.action_space, gym.spaces.Box) else "ppo"
+        return "sac" if isinstance(self.action_space, gym.spaces.Box) else "ppo"
 
     @property
     def bench_methods(self) -> tuple[str, ...]:  # type: ignore[override]

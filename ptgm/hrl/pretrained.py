@@ -13,7 +13,7 @@ import torch
 from ptgm.clustering.codebook import Codebook
 from ptgm.lowlevel.policy import GoalConditionedPolicy
 from ptgm.prior.model import GoalPrior
-from ptgm.utils import PTGMError
+from ptgm.utils import PTGMError, fingerprint_of
 
 
 @dataclass
@@ -51,6 +51,11 @@ class Pretrained:
         return self.codebook.n_goals
 
     @functools.cached_property
+    def fingerprint(self) -> str:
+        """What these pieces are (the three pieces' own fingerprints): what policies trained on them record."""
+        return fingerprint_of("pieces", self.policy.fingerprint, self.codebook.fingerprint, self.prior.fingerprint)
+
+    @functools.cached_property
     def domain_plugin(self):
         """The :class:`~ptgm.domains.base.Domain` the pieces were built for."""
         from ptgm.domains import get_domain
@@ -74,7 +79,14 @@ class Pretrained:
         policy, policy_ckpt = GoalConditionedPolicy.load(run_dir / "lowlevel" / "policy.pt")
         codebook = Codebook.load(run_dir / "codebook" / "codebook.npz")
         prior, prior_ckpt = GoalPrior.load(run_dir / "prior" / "prior.pt")
-        codebook.check_matches(prior_ckpt["fingerprint"], "the goal prior")
+        codebook.check_matches(prior_ckpt.get("fingerprint"), "the goal prior")
+        if prior_ckpt.get("codebook_fingerprint") != codebook.fingerprint:
+            # Same dataset and number of goals, other clusters (e.g. `ptgm cluster --force --seed 1` in place): the
+            # prior's goal indices would point at other goals.
+            raise PTGMError(f"The goal prior in {run_dir / 'prior'} was trained on codebook "
+                            f"{prior_ckpt.get('codebook_fingerprint') or '(not recorded)'}, but the codebook in "
+                            f"{run_dir / 'codebook'} is {codebook.fingerprint}: it was rebuilt since. Retrain the prior "
+                            f"with `ptgm prior --run-dir {run_dir} --force`.")
         lowlevel = {key: value for key, value in policy_ckpt.items() if key not in ("state_dict", "init_kwargs", "kind")}
         return cls(policy, codebook, prior, lowlevel)
 
@@ -117,7 +129,10 @@ class Pretrained:
         policy.load_state_dict(state["policy"]["state_dict"])
         prior = GoalPrior(**state["prior"]["init_kwargs"])
         prior.load_state_dict(state["prior"]["state_dict"])
-        return cls(policy, Codebook(**state["codebook"]), prior, state["lowlevel"])
+        codebook = dict(state["codebook"])
+        if "fingerprint" in codebook:  # agents saved before the codebook had a fingerprint of its own
+            codebook["dataset_fingerprint"] = codebook.pop("fingerprint")
+        return cls(policy, Codebook(**codebook), prior, state["lowlevel"])
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()

@@ -16,6 +16,7 @@ from ptgm.lowlevel.policy import GoalConditionedPolicy
 from ptgm.settings import PretrainConfig
 from ptgm.training import fit
 from ptgm.utils import (
+    dataset_inputs,
     mark_stage_done,
     prepare_stage,
     seed_everything,
@@ -26,7 +27,8 @@ logger = logging.getLogger(__name__)
 
 def pretrain(config: PretrainConfig) -> dict:
     out = Path(config.run_dir) / "lowlevel"
-    previous = prepare_stage(out, config, config.force, config.resume, "pretrain")
+    previous = prepare_stage(out, config, config.force, config.resume, "pretrain",
+                             dataset_inputs(config))
     if previous is not None:
         return previous
     seed_everything(config.seed)

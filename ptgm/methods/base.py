@@ -135,6 +135,13 @@ class Method:
         return DummyVecEnv([lambda rank=rank, fn=fn: self.make_env(config, pieces, rank, fn)
                             for rank, fn in enumerate(task_envs)])
 
+    def check_domain(self, domain: Any) -> None:
+        """A clear error, as soon as the settings are made, when the domain's actions are not ones this method
+        can act in (:meth:`check_action_space` checks each task environment again)."""
+        if self.continuous_actions and not isinstance(domain.action_space, gym.spaces.Box):
+            raise PTGMError(f"--method {self.name} needs continuous (Box) actions; the {domain.name} domain has "
+                            f"{domain.action_space}. Use --method ppo for a flat baseline there.")
+
     def check_action_space(self, space: gym.Space, config: TrainConfig) -> None:
         """A clear error when the task's action space is not one this method can act in."""
         if self.continuous_actions and not isinstance(space, gym.spaces.Box):

@@ -20,10 +20,12 @@ from ptgm.prior.model import GoalPrior
 from ptgm.settings import PriorConfig, check_horizon
 from ptgm.training import fit
 from ptgm.utils import (
+    dataset_inputs,
     mark_stage_done,
     prepare_stage,
     seed_everything,
     stage_done,
+    stage_inputs,
 )
 
 logger = logging.getLogger(__name__)
@@ -50,7 +52,8 @@ def train_prior(config: PriorConfig) -> dict:
         config = dataclasses.replace(config, k_min=config.k_min or k_min, k_max=config.k_max or k_max)
     check_horizon(config.k_min, config.k_max)
     out = Path(config.run_dir) / "prior"
-    previous = prepare_stage(out, config, config.force, config.resume, "prior")
+    inputs = {**dataset_inputs(config), **stage_inputs(config.run_dir, "codebook")}
+    previous = prepare_stage(out, config, config.force, config.resume, "prior", inputs)
     if previous is not None:
         return previous
     seed_everything(config.seed)
@@ -87,8 +90,10 @@ def train_prior(config: PriorConfig) -> dict:
                   resume=config.resume, name="prior", batch_size=config.batch_size)
     # How much better than always guessing the most frequent cluster.
     majority = (val_labels == torch.bincount(val_labels).argmax()).float().mean().item()
-    prior.save(out / "prior.pt", fingerprint=data.fingerprint, domain=domain.name)
-    summary = {**metrics, "majority_class_accuracy": majority, "n_goals": codebook.n_goals}
+    prior.save(out / "prior.pt", fingerprint=data.fingerprint, domain=domain.name,
+               codebook_fingerprint=codebook.fingerprint)
+    summary = {**metrics, "majority_class_accuracy": majority, "n_goals": codebook.n_goals,
+               "codebook_fingerprint": codebook.fingerprint}
     mark_stage_done(out, config, summary)
     logger.info(f"[prior] held-out accuracy {metrics['val_accuracy']:.3f} (top-5 {metrics['val_top5_accuracy']:.3f}; "
           f"majority-class baseline {majority:.3f})")

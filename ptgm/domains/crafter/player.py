@@ -1,16 +1,25 @@
-"""A scripted, task-agnostic Crafter player that plays like a varied human.
+"""A scripted, task-agnostic Crafter player that survives and climbs the tech tree.
 
-It keeps an *intention* (gather wood, drink, eat, place a table, craft a tool, mine
-stone / coal / iron, place stone, fight, sleep, plant, wander, explore …), chosen at
-random among those its inventory allows, with survival needs (thirst, hunger,
-fatigue) taking over when low. Each intention is a Python generator of actions that
-navigates by breadth-first search on the world map. A fraction of actions is random.
+Each step the player continues its current *intention* (a Python generator of actions, named
+like the achievement it works toward: ``collect_wood``, ``make_stone_pickaxe``, ``drink``,
+``explore`` ...) unless something more pressing comes up:
+
+1. a zombie or skeleton close by is fought (``defend``);
+2. thirst or hunger that has become urgent is dealt with (``drink``, ``eat``);
+3. at dusk, or when exhausted, it walls itself into a two-cell stone pocket, sleeps until
+   rested and waits there for daylight (``sleep``);
+4. otherwise a new intention is drawn at random, weighted by what the inventory allows and
+   what the next step of the tech tree needs, times a per-episode *taste* so episodes differ.
+
+It navigates by breadth-first search on numpy masks of the world map, digging through trees
+and the rock its pickaxe can break, and never steps on or next to lava. It remembers the cells
+it has seen: it only seeks materials it has seen, and otherwise explores toward unseen cells
+(toward mountains when it looks for stone, coal, iron or diamonds). A few actions are random.
 It reads the world state (as a human reads the screen) but never a task reward.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Iterator
 
 import numpy as np
@@ -19,11 +28,59 @@ from crafter import constants, objects
 from ptgm.domains.crafter.env import ACTIONS, CrafterEnv
 
 A = {name: i for i, name in enumerate(ACTIONS)}
-MOVES = {(-1, 0): A["move_left"], (1, 0): A["move_right"], (0, -1): A["move_up"], (0, 1): A["move_down"]}
-DIRS = tuple(MOVES)
-WALKABLE = tuple(constants.walkable)
-PLACEABLE = ("grass", "sand", "path")
-MAKE_ORDER = ("wood_pickaxe", "wood_sword", "stone_pickaxe", "stone_sword", "iron_pickaxe", "iron_sword")
+DIRS = ((-1, 0), (1, 0), (0, -1), (0, 1))
+MOVES = {d: A[f"move_{name}"] for d, name in zip(DIRS, ("left", "right", "up", "down"))}
+WALKABLE = tuple(constants.walkable)  # grass, sand, path: where the player, zombies and cows walk
+SOLID = ("water", "stone", "tree", "coal", "iron", "diamond", "table", "furnace")  # nothing walks in
+MINABLE = ("tree", "stone", "coal", "iron", "diamond")  # dug through on the way (``do`` clears them)
+MINERALS = ("stone", "coal", "iron", "diamond")  # found in mountains
+TOOLS = ("wood_pickaxe", "wood_sword", "stone_pickaxe", "stone_sword", "iron_pickaxe", "iron_sword")
+VIEW = (4, 3)  # the local view reaches 4 cells left/right and 3 up/down
+DIG_COST = 2  # steps to dig a cell (turn to it, hit it) on top of walking in
+DUSK = 0.4  # daylight below which the player shelters for the night
+DAWN = 0.5  # daylight above which it leaves the shelter
+RANK = {"defend": 3, "drink": 2, "eat": 2, "sleep": 1}  # an urgent intention interrupts lower ranks
+OPTIONS = ("collect_wood", "collect_sapling", "place_plant", "eat_plant", "drink", "eat", "place_table",
+           *(f"make_{tool}" for tool in TOOLS), "collect_stone", "collect_coal", "collect_iron",
+           "collect_diamond", "place_furnace", "place_stone", "defeat_zombie", "defeat_skeleton",
+           "explore", "wander")
+
+
+def _grow(mask: np.ndarray) -> np.ndarray:
+    """Cells 4-adjacent to a cell of ``mask``."""
+    out = np.zeros_like(mask)
+    out[1:] |= mask[:-1]
+    out[:-1] |= mask[1:]
+    out[:, 1:] |= mask[:, :-1]
+    out[:, :-1] |= mask[:, 1:]
+    return out
+
+
+def _grow8(mask: np.ndarray) -> np.ndarray:
+    """Cells within one step, diagonals included (what Crafter calls *nearby* for crafting)."""
+    rows = mask.copy()
+    rows[1:] |= mask[:-1]
+    rows[:-1] |= mask[1:]
+    out = rows.copy()
+    out[:, 1:] |= rows[:, :-1]
+    out[:, :-1] |= rows[:, 1:]
+    return out
+
+
+def _shift(mask: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    """``out[x, y] = mask[x + dx, y + dy]``, False beyond the border."""
+    out = np.zeros_like(mask)
+    w, h = mask.shape
+    out[max(0, -dx):w - max(0, dx), max(0, -dy):h - max(0, dy)] = mask[max(0, dx):w + min(0, dx),
+                                                                          max(0, dy):h + min(0, dy)]
+    return out
+
+
+def _box_sum(mask: np.ndarray, r: int) -> np.ndarray:
+    """Number of ``mask`` cells in the (2r+1)² square around each cell."""
+    c = np.pad(mask.astype(np.int32), ((r + 1, r), (r + 1, r))).cumsum(0).cumsum(1)
+    k = 2 * r + 1
+    return c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]
 
 
 class CrafterScriptedPlayer:
@@ -31,214 +88,333 @@ class CrafterScriptedPlayer:
 
     Args:
         env: the :class:`CrafterEnv` being played (its world is read for navigation).
-        rng: randomness for intentions and noise.
-        epsilon: probability of a uniformly random action at any step.
+        rng: randomness for intentions, tastes and noise.
+        epsilon: probability of a random action during ordinary intentions.
         intention_timeout: steps after which an unfinished intention is dropped.
     """
 
-    def __init__(self, env: CrafterEnv, rng: np.random.Generator, epsilon: float = 0.05,
-                 intention_timeout: int = 80):
+    def __init__(self, env: CrafterEnv, rng: np.random.Generator, epsilon: float = 0.03,
+                 intention_timeout: int = 300):
         self.env = env
         self.rng = rng
         self.epsilon = epsilon
         self.intention_timeout = intention_timeout
+        self.intention = "none"
         self._plan: Iterator[int] | None = None
         self._plan_steps = 0
-        self.intention = "none"
+        self._t = 0
+        self._rest_after = 0  # no new shelter attempt before this step (after a failed one)
+        world = env.world
+        self._ids = world._mat_ids
+        self._walkable_lut = self._lut(WALKABLE)
+        self._solid_lut = self._lut(SOLID)
+        self.seen = np.zeros(world.area, bool)  # cells that have been in view
+        self._maps_t = -1
+        # Per-episode preferences make episodes differ in what the player spends its time on.
+        self._taste = {name: float(rng.lognormal(0.0, 0.5)) for name in OPTIONS}
 
     def __call__(self, observation: np.ndarray | None = None) -> int:
-        if self.rng.random() < self.epsilon:
-            return int(self.rng.integers(len(ACTIONS)))
-        if self.intention != "defend" and self._zombie_close():
-            # Reflex: a zombie next to you is dealt with first, whatever you were doing.
-            self.intention, self._plan, self._plan_steps = "defend", self._hunt(objects.Zombie, 30, radius=3), 0
+        self._t += 1
+        x, y = self._pos()
+        self.seen[max(0, x - VIEW[0]):x + VIEW[0] + 1, max(0, y - VIEW[1]):y + VIEW[1] + 1] = True
+        urgent = self._urgent()
+        if urgent is not None and RANK[urgent] > RANK.get(self.intention, 0):
+            self._start(urgent)
+        if (self.intention not in RANK and self.rng.random() < self.epsilon
+                and not self.env.player.sleeping):
+            return self._safe(int(self.rng.choice(self._random_actions)))
         for _ in range(3):  # an intention may finish without acting; pick another
             if self._plan is None or self._plan_steps >= self.intention_timeout:
-                self.intention, self._plan = self._choose_intention()
-                self._plan_steps = 0
+                self._start(self._choose())
             action = next(self._plan, None)
             if action is not None:
                 self._plan_steps += 1
-                return int(action)
+                return self._safe(int(action))
             self._plan = None
-        return int(self.rng.choice([A["move_left"], A["move_right"], A["move_up"], A["move_down"]]))
+        return self._safe(MOVES[DIRS[int(self.rng.integers(4))]])
 
-    # -- choosing what to do ----------------------------------------------------
+    # -- what to do -----------------------------------------------------------------------------
     @property
     def inv(self) -> dict[str, int]:
         return self.env.player.inventory
 
-    def _choose_intention(self) -> tuple[str, Iterator[int]]:
-        inv, rng = self.inv, self.rng
-        if self.env.player.sleeping:
-            return "sleep", self._sleep()
-        if inv["drink"] <= 3 and rng.random() < 0.8:
-            return "drink", self._drink()
-        if inv["food"] <= 3 and rng.random() < 0.8:
-            return "eat", self._eat()
-        if inv["energy"] <= 2 and rng.random() < 0.8:
-            return "sleep", self._sleep()
-        options: dict[str, float] = {
-            "collect_wood": 3.0 if inv["wood"] < 6 else 0.5,
-            "drink": 1.0 if inv["drink"] < 9 else 0.2,
-            "eat": 1.0 if inv["food"] < 9 else 0.2,
-            "collect_sapling": 0.4,
-            "wander": 0.6,
-            "explore": 1.0,
-            "fight": 0.8,
-        }
-        if inv["sapling"] > 0:
-            options["place_plant"] = 0.6
-        options["eat_plant"] = 0.4
-        if inv["wood"] >= constants.place["table"]["uses"]["wood"]:
-            options["place_table"] = 0.8
-        if any(self._can_afford(item) for item in MAKE_ORDER):
-            options["make_tool"] = 2.5
-        if inv["wood_pickaxe"] > 0:
-            options["collect_stone"] = 2.5 if inv["stone"] < 6 else 0.6
-            options["collect_coal"] = 1.2
-        if inv["stone_pickaxe"] > 0:
-            options["collect_iron"] = 1.5
-        if inv["iron_pickaxe"] > 0:
-            options["collect_diamond"] = 1.0
-        if inv["stone"] > 0:
-            options["place_stone"] = 0.8
-        if inv["stone"] >= constants.place["furnace"]["uses"]["stone"]:
-            options["place_furnace"] = 0.8
-        if inv["energy"] < 7:
-            options["sleep"] = 0.3
+    _random_actions = tuple(i for name, i in A.items() if name != "sleep")  # sleeping is never random
+
+    def _start(self, name: str) -> None:
+        self.intention, self._plan, self._plan_steps = name, self._intention(name), 0
+
+    def _urgent(self) -> str | None:
+        """An intention that must start now, whatever the player is doing."""
+        inv = self.inv
+        if self._threats(4) and not self._enclosed():
+            return "defend"
+        if inv["drink"] <= 2:
+            return "drink"
+        if inv["food"] <= 2:
+            return "eat"
+        if self._t >= self._rest_after and (inv["energy"] <= 2 or self.env.world.daylight < DUSK):
+            return "sleep"
+        return None
+
+    def _choose(self) -> str:
+        options = self._options()
         names = list(options)
-        weights = np.array([options[n] for n in names])
-        name = names[int(rng.choice(len(names), p=weights / weights.sum()))]
-        return name, self._intention(name)
+        weights = np.array([options[n] * self._taste[n] for n in names])
+        return names[int(self.rng.choice(len(names), p=weights / weights.sum()))]
+
+    def _options(self) -> dict[str, float]:
+        """Weights of the intentions the inventory allows; the tech tree's next steps weigh most."""
+        inv = self.inv
+        table_near = self._known_near("table", 12)
+        missing = [tool for tool in TOOLS if inv[tool] == 0]
+        table_wood = constants.place["table"]["uses"]["wood"]
+        furnace_stone = constants.place["furnace"]["uses"]["stone"]
+        wood_need = sum(constants.make[tool]["uses"].get("wood", 0) for tool in missing[:3])
+        wood_need += 0 if table_near else table_wood
+        stone_need = 3 + sum(tool.startswith("stone") for tool in missing)  # 3 to wall in at night
+        if inv["stone_pickaxe"] and not inv["iron_pickaxe"]:
+            stone_need += furnace_stone
+        iron_tools = sum(tool.startswith("iron") for tool in missing)
+        options = {
+            "collect_wood": 5.0 if inv["wood"] < min(9, wood_need) else 0.4,
+            "collect_sapling": 0.4 if inv["sapling"] == 0 else 0.1,
+            "drink": 0.6 if inv["drink"] < 7 else 0.1,
+            "eat": 0.6 if inv["food"] < 7 else 0.1,
+            "explore": 1.0,
+            "wander": 0.3,
+        }
+        if inv["sapling"]:
+            options["place_plant"] = 0.8
+        if self._ripe_plants().any():
+            options["eat_plant"] = 4.0
+        if inv["wood"] >= table_wood:
+            options["place_table"] = 0.2 if table_near else 0.5
+        for tool in missing:
+            if self._can_make(tool, table_near):
+                options[f"make_{tool}"] = 8.0
+        if inv["wood_pickaxe"]:
+            options["collect_stone"] = 4.0 if inv["stone"] < min(9, stone_need) else 0.4
+            options["collect_coal"] = 3.0 if inv["coal"] < iron_tools else 0.3
+            if inv["stone"] > 3:
+                options["place_stone"] = 0.3
+        if inv["stone_pickaxe"]:
+            options["collect_iron"] = 4.0 if inv["iron"] < iron_tools else 0.3
+        if inv["iron_pickaxe"]:
+            options["collect_diamond"] = 5.0
+        if inv["stone"] >= furnace_stone:
+            wants = iron_tools and inv["iron"] and inv["coal"] and not self._known_near("furnace", 12)
+            options["place_furnace"] = 3.0 if wants else 0.2
+        if inv["health"] >= 6 and self._creatures(objects.Zombie, 8):
+            options["defeat_zombie"] = 1.0
+        if inv["health"] >= 6 and self._creatures(objects.Skeleton, 8):
+            options["defeat_skeleton"] = 1.0
+        return options
+
+    def _can_make(self, tool: str, table_near: bool) -> bool:
+        """Whether the inventory pays for the tool, and for the table (and furnace) it needs if none is near."""
+        cost = dict(constants.make[tool]["uses"])
+        if not table_near:
+            cost["wood"] = cost.get("wood", 0) + constants.place["table"]["uses"]["wood"]
+        if "furnace" in constants.make[tool]["nearby"] and not self._known_near("furnace", 12):
+            cost["stone"] = cost.get("stone", 0) + constants.place["furnace"]["uses"]["stone"]
+        return all(self.inv[k] >= v for k, v in cost.items())
 
     def _intention(self, name: str) -> Iterator[int]:
-        rng = self.rng
-        if name.startswith("collect_") and name != "collect_sapling":
-            material = {"collect_wood": "tree"}.get(name, name[len("collect_"):])
-            return self._collect(material, times=int(rng.integers(1, 5)))
+        if name.startswith("make_"):
+            return self._make(name[len("make_"):])
+        if name in ("collect_wood", *(f"collect_{m}" for m in MINERALS)):
+            material = "tree" if name == "collect_wood" else name[len("collect_"):]
+            return self._collect(material, times=int(self.rng.integers(1, 5)))
         return {
+            "defend": lambda: self._hunt((objects.Zombie, objects.Skeleton), max_steps=30, radius=5),
             "drink": self._drink,
             "eat": self._eat,
+            "sleep": self._rest,
             "collect_sapling": self._collect_sapling,
-            "place_plant": lambda: self._place("plant", ("grass",)),
+            "place_plant": self._place_plant,
             "eat_plant": self._eat_plant,
-            "place_table": lambda: self._place("table", PLACEABLE),
+            "place_table": lambda: self._place("table"),
             "place_furnace": self._place_furnace,
-            "place_stone": lambda: self._place("stone", ("grass", "sand", "path", "water", "lava")),
-            "make_tool": self._make_tool,
-            "fight": self._fight,
-            "sleep": self._sleep,
+            "place_stone": lambda: self._place("stone"),
+            "defeat_zombie": lambda: self._hunt(objects.Zombie, max_steps=40, radius=8),
+            "defeat_skeleton": lambda: self._hunt(objects.Skeleton, max_steps=40, radius=8),
+            "explore": lambda: self._explore(None),
             "wander": self._wander,
-            "explore": self._explore,
         }[name]()
 
-    def _can_afford(self, item: str) -> bool:
-        return all(self.inv[k] >= v for k, v in constants.make[item]["uses"].items())
-
-    # -- intentions (generators of actions) ------------------------------------------
+    # -- intentions (generators of actions; their return value says whether they succeeded) -------
     def _collect(self, material: str, times: int) -> Iterator[int]:
         for _ in range(times):
-            if not (yield from self._go_face(lambda: self._material_mask(material))):
-                return
-            yield A["do"]
+            cell = yield from self._go_face(lambda: self.seen & self._is(material))
+            if cell is None:
+                if not (yield from self._explore(material)):
+                    return
+                continue
+            for _ in range(3):
+                if not self._is(material)[cell]:
+                    break
+                yield A["do"]
 
     def _drink(self) -> Iterator[int]:
-        if not (yield from self._go_face(lambda: self._material_mask("water"))):
+        if (yield from self._go_face(lambda: self.seen & self._is("water"))) is None:
+            yield from self._explore("water")
             return
-        for _ in range(int(self.rng.integers(2, 9))):
-            if self.inv["drink"] >= 9:
+        enough = int(self.rng.integers(7, 10))
+        for _ in range(12):
+            if self.inv["drink"] >= enough:
                 return
             yield A["do"]
 
     def _eat(self) -> Iterator[int]:
-        yield from self._hunt(objects.Cow, max_steps=60)
-
-    def _fight(self) -> Iterator[int]:
-        kind = objects.Zombie if self.rng.random() < 0.75 else objects.Skeleton
-        yield from self._hunt(kind, max_steps=40)
-
-    def _hunt(self, kind: type, max_steps: int, radius: int = 20) -> Iterator[int]:
-        """Chase the nearest creature of ``kind`` (re-planning as it moves) and hit it until it dies."""
-        steps = 0
-        while steps < max_steps:
-            mask = self._object_mask(kind, radius=radius)
-            if not mask.any():
-                return
-            path = self._path_next_to(mask, max_len=20)
-            if path is None:
-                return
-            cells, target = path
-            for cell in cells[:3]:  # creatures move: re-plan every few steps
-                yield self._move_toward(cell)
-                steps += 1
-            if not cells:
-                yield self._move_toward(target)  # face it (it blocks, so we don't move)
-                for _ in range(6):
-                    if self.env.world[target][1] is None:
-                        break
-                    yield A["do"]
-                    steps += 1
-                steps += 1
+        if self._ripe_plants().any():
+            yield from self._eat_plant()
+        elif not (yield from self._hunt(objects.Cow, max_steps=60, radius=8)):
+            yield from self._explore("grass")
 
     def _eat_plant(self) -> Iterator[int]:
-        def ripe_plants():
-            return self._object_mask(objects.Plant, lambda o: o.ripe)
-        if (yield from self._go_face(ripe_plants)):
+        if (yield from self._go_face(self._ripe_plants)) is not None:
             yield A["do"]
 
-    def _collect_sapling(self) -> Iterator[int]:
-        for _ in range(int(self.rng.integers(5, 20))):
-            if self._faced()[0] == "grass" and self._faced()[1] is None:
-                yield A["do"]
-            else:
-                yield MOVES[DIRS[int(self.rng.integers(4))]]
-
-    def _place(self, what: str, where: tuple[str, ...]) -> Iterator[int]:
-        for _ in range(8):
-            material, obj = self._faced()
-            if material in where and obj is None:
-                yield A[f"place_{what}"]
-                return
-            yield MOVES[DIRS[int(self.rng.integers(4))]]
-
-    def _place_furnace(self) -> Iterator[int]:
-        if (yield from self._go_near_table()):
-            yield from self._place("furnace", PLACEABLE)
-
-    def _make_tool(self) -> Iterator[int]:
-        affordable = [item for item in MAKE_ORDER if self._can_afford(item)]
-        if not affordable:
-            return
-        # Prefer the first tool of a tier not yet owned, like a player progressing.
-        missing = [item for item in affordable if self.inv[item] == 0]
-        item = (missing or affordable)[0] if self.rng.random() < 0.8 else affordable[int(self.rng.integers(len(affordable)))]
-        if not (yield from self._go_near_table()):
-            return
-        if "furnace" in constants.make[item]["nearby"] and not self._nearby_has("furnace"):
-            if self.inv["stone"] >= constants.place["furnace"]["uses"]["stone"]:
-                yield from self._place("furnace", PLACEABLE)
-            else:
-                return
-        yield A[f"make_{item}"]
-
-    def _go_near_table(self) -> Iterator[int]:
-        """Walk next to a table, placing one when none is within reach and wood allows."""
-        if self._nearby_has("table"):
-            return True
-        if (yield from self._go_face(lambda: self._material_mask("table"), max_len=25)):
-            return True
-        if self.inv["wood"] >= constants.place["table"]["uses"]["wood"]:
-            yield from self._place("table", PLACEABLE)
-            return self._nearby_has("table")
+    def _hunt(self, kind, max_steps: int, radius: int) -> Iterator[int]:
+        """Chase the nearest creature of ``kind`` and hit it until it dies; returns whether it did."""
+        for _ in range(max_steps):
+            found = self._creatures(kind, radius)
+            if not found:
+                return False
+            pos = self._pos()
+            creature = min(found, key=lambda obj: abs(obj.pos[0] - pos[0]) + abs(obj.pos[1] - pos[1]))
+            d = (int(creature.pos[0]) - pos[0], int(creature.pos[1]) - pos[1])
+            if d in MOVES:
+                # Turning toward a creature does not move the player (it blocks the cell).
+                yield A["do"] if tuple(self.env.player.facing) == d else MOVES[d]
+                if creature.health <= 0:
+                    return True
+                continue
+            target = np.zeros(self.seen.shape, bool)
+            target[tuple(creature.pos)] = True
+            cost, goal = self._search(_grow(target), max_cost=2 * radius, dig=False)
+            if goal is None:
+                return False
+            action = self._step_into(self._path_to(cost, goal)[0])
+            if action is None:
+                return False
+            yield action
         return False
 
-    def _sleep(self) -> Iterator[int]:
-        yield A["sleep"]
-        for _ in range(400):
-            if not self.env.player.sleeping:
+    def _collect_sapling(self) -> Iterator[int]:
+        grass = self._is("grass") & self._maps()[2]
+        if not (yield from self._go_face_free(grass, max_cost=10)):
+            return
+        for _ in range(int(self.rng.integers(5, 20))):
+            if self.inv["sapling"] and self.rng.random() < 0.5:
                 return
-            yield A["noop"]
+            yield A["do"]  # grass gives a sapling one time in ten
+
+    def _place_plant(self) -> Iterator[int]:
+        """Plant a sapling, preferably in a nook, then seal its open side with stone (creatures trample it)."""
+        grass = self._is("grass") & self._maps()[2]
+        solid = self._solid_lut[self.env.world._mat_map]
+        nook = grass & (sum(_shift(solid, *d).astype(np.int32) for d in DIRS) == 3)
+        if not ((yield from self._go_face_free(nook, max_cost=12))
+                or (yield from self._go_face_free(grass, max_cost=12))):
+            return
+        plant = self._faced()
+        yield A["place_plant"]
+        if self.inv["stone"] >= 2 and nook[plant] and isinstance(self.env.world[plant][1], objects.Plant):
+            yield from self._place_stone_at(self._pos())
+
+    def _place(self, what: str) -> Iterator[int]:
+        where = constants.place[what]["where"]
+        target = np.isin(self.env.world._mat_map, [self._ids[m] for m in where]) & self._maps()[2]
+        if (yield from self._go_face_free(target, max_cost=10)):
+            yield A[f"place_{what}"]
+
+    def _place_furnace(self) -> Iterator[int]:
+        if (yield from self._go_to_station(need_furnace=False)):
+            yield from self._place_beside_table("furnace")
+
+    def _make(self, tool: str) -> Iterator[int]:
+        if (yield from self._go_to_station("furnace" in constants.make[tool]["nearby"])):
+            yield A[f"make_{tool}"]
+
+    def _go_to_station(self, need_furnace: bool) -> Iterator[int]:
+        """Stand where a table (and a furnace) are nearby, building them when none is within reach."""
+        for _ in range(4):
+            walk = self._maps()[0]
+            stand = walk & self._near("table")
+            if need_furnace:
+                stand &= self._near("furnace")
+            if stand[self._pos()]:
+                return True
+            cost, goal = self._search(stand, max_cost=25, dig=False)
+            if goal is not None:
+                yield from self._follow(self._path_to(cost, goal))
+                continue
+            if need_furnace and self._search(walk & self._near("table"), max_cost=25, dig=False)[1] is not None:
+                if self.inv["stone"] < constants.place["furnace"]["uses"]["stone"]:
+                    return False
+                if not (yield from self._place_beside_table("furnace")):
+                    return False
+                continue
+            if self.inv["wood"] < constants.place["table"]["uses"]["wood"]:
+                return False
+            yield from self._place("table")
+        return False
+
+    def _place_beside_table(self, what: str) -> Iterator[int]:
+        """Place ``what`` facing a free cell while standing where a table is nearby."""
+        free_ground = np.isin(self.env.world._mat_map, [self._ids[m] for m in ("grass", "sand", "path")])
+        ok = yield from self._go_face_free(free_ground & self._maps()[2], stand_ok=self._near("table"),
+                                           max_cost=25)
+        if ok:
+            yield A[f"place_{what}"]
+        return ok
+
+    def _rest(self) -> Iterator[int]:
+        """Top up, wall in, sleep until rested and wait for daylight."""
+        inv = self.inv
+        if inv["drink"] < 6:
+            yield from self._drink()
+        if inv["food"] < 5:
+            yield from self._hunt(objects.Cow, max_steps=30, radius=6)
+        if not self._enclosed():
+            for _ in range(3):
+                pocket = self._find_pocket()
+                if pocket is None or (yield from self._build_pocket(*pocket)):
+                    break
+            if not self._enclosed():
+                self._rest_after = self._t + 40
+                if inv["energy"] > 1:
+                    return  # carry on awake; try again later
+        while inv["drink"] > 2 and inv["food"] > 2:
+            player = self.env.player
+            if not player.sleeping and inv["energy"] < constants.items["energy"]["max"]:
+                yield A["sleep"]
+            elif player.sleeping or (self.env.world.daylight < DAWN and self._enclosed()):
+                yield A["noop"]
+            else:
+                return
+
+    def _explore(self, purpose: str | None) -> Iterator[int]:
+        """Walk toward cells not seen yet, toward mountains when looking for minerals; returns whether it moved."""
+        dig = purpose in MINERALS and self.inv["wood_pickaxe"] > 0
+        cost, _ = self._search(None, max_cost=40, dig=dig)
+        reached = cost > 0
+        frontier = reached & _grow(_grow(~self.seen))
+        if not frontier.any():
+            frontier = reached
+            if not frontier.any():
+                return False
+        cells = np.argwhere(frontier)
+        score = -cost[frontier] / 8.0
+        if purpose in MINERALS:
+            rock = self.seen & np.isin(self.env.world._mat_map, [self._ids[m] for m in ("stone", "path", *MINERALS)])
+            score = score + 3.0 * _box_sum(rock, 3)[frontier] / 49.0
+        elif purpose == "grass":
+            score = score + 2.0 * _box_sum(self.seen & self._is("grass"), 3)[frontier] / 49.0
+        p = np.exp(score - score.max())
+        cell = tuple(int(v) for v in cells[int(self.rng.choice(len(cells), p=p / p.sum()))])
+        return (yield from self._follow(self._path_to(cost, cell)[:int(self.rng.integers(10, 30))]))
 
     def _wander(self) -> Iterator[int]:
         direction = DIRS[int(self.rng.integers(4))]
@@ -247,114 +423,308 @@ class CrafterScriptedPlayer:
                 direction = DIRS[int(self.rng.integers(4))]
             yield MOVES[direction]
 
-    def _explore(self) -> Iterator[int]:
-        world = self.env.world
-        pos = self.env.player.pos
-        for _ in range(10):
-            offset = self.rng.integers(-20, 21, size=2)
-            target = np.clip(pos + offset, 0, np.array(world.area) - 1)
-            if world[target][0] in WALKABLE:
-                break
-        else:
-            return
-        mask = np.zeros(world.area, bool)
-        mask[tuple(target)] = True
-        path = self._path_next_to(mask, max_len=40, include_target=True)
-        if path is None:
-            return
-        for cell in path[0]:
-            yield self._move_toward(cell)
+    # -- the night shelter ----------------------------------------------------------------------
+    def _find_pocket(self):
+        """The cheapest two-cell pocket to wall in: cells A (entered from E = A - d) and B = A + d.
 
-    # -- navigation ---------------------------------------------------------------------
-    def _go_face(self, target_mask_fn, max_len: int = 40) -> Iterator[int]:
-        """Walk next to the nearest target cell and face it; returns whether it got there."""
-        for _attempt in range(3):
-            mask = target_mask_fn()
-            if not mask.any():
-                return False
-            path = self._path_next_to(mask, max_len=max_len)
-            if path is None:
-                return False
-            cells, target = path
-            blocked = False
-            for cell in cells:
-                before = tuple(self.env.player.pos)
-                yield self._move_toward(cell)
-                if tuple(self.env.player.pos) == before:
-                    blocked = True  # a creature stepped in the way: re-plan
-                    break
-            if blocked:
-                continue
-            if not mask[tuple(target)]:
-                continue
-            yield self._move_toward(target)  # turn to face it (targets are not walkable)
-            return tuple(np.asarray(self.env.player.pos) + self.env.player.facing) == tuple(target)
-        return False
-
-    def _move_toward(self, cell) -> int:
-        dx, dy = int(cell[0]) - int(self.env.player.pos[0]), int(cell[1]) - int(self.env.player.pos[1])
-        if abs(dx) >= abs(dy):
-            return MOVES[(int(np.sign(dx)) or 1, 0)] if dx else MOVES[(0, int(np.sign(dy)) or 1)]
-        return MOVES[(0, int(np.sign(dy)))]
-
-    def _path_next_to(self, target: np.ndarray, max_len: int, include_target: bool = False):
-        """Breadth-first search over walkable free cells to a cell beside (or on) a target.
-
-        Returns ``(cells to walk, target cell)`` or ``None`` when nothing is within ``max_len``.
+        A and B are free ground or stone to dig; the five cells around them other than E must be
+        solid already or get a stone (B + d from inside, the four sides from outside beforehand);
+        E gets the last stone from inside, where the player stands facing it after stepping back
+        from B to A. Returns ``(A, d, sides to fill)`` or ``None`` when the stones don't suffice.
         """
+        walk, dig, free, danger = self._maps()
+        mat = self.env.world._mat_map
+        solid = self._solid_lut[mat]
+        ground = self._walkable_lut[mat] & free & ~danger
+        room = walk | (dig & self._is("stone"))
+        cost, _ = self._search(None, max_cost=30, dig=False)
+        stones = self.inv["stone"]
+        best, best_score = None, np.inf
+        for d in DIRS:
+            p = (d[1], d[0])
+            sides = [p, (-p[0], -p[1]), (d[0] + p[0], d[1] + p[1]), (d[0] - p[0], d[1] - p[1])]
+            back = (2 * d[0], 2 * d[1])
+            valid = room & _shift(room, *d) & _shift(cost >= 0, -d[0], -d[1]) & _shift(walk, -d[0], -d[1])
+            n_sides = np.zeros(mat.shape, np.int32)
+            for o in sides + [back]:
+                valid &= _shift(solid | ground, *o)
+            for o in sides:
+                n_sides += _shift(ground, *o)
+            digs = (dig & self._is("stone")).astype(np.int32)
+            gain = digs + _shift(digs, *d)
+            need = 1 + n_sides + _shift(ground, *back)
+            valid &= (n_sides <= stones) & (need <= np.minimum(9, stones + gain))
+            if not valid.any():
+                continue
+            score = _shift(cost, -d[0], -d[1]) + 6 * n_sides + DIG_COST * gain + self.rng.random(mat.shape)
+            score = np.where(valid, score, np.inf)
+            i = np.unravel_index(int(np.argmin(score)), score.shape)
+            if score[i] < best_score:
+                a = (int(i[0]), int(i[1]))
+                fill = [(a[0] + o[0], a[1] + o[1]) for o in sides if ground[a[0] + o[0], a[1] + o[1]]]
+                best, best_score = (a, d, fill), score[i]
+        return best
+
+    def _build_pocket(self, a, d, fill) -> Iterator[int]:
+        for cell in fill:
+            if self._walkable_lut[self.env.world._mat_map[cell]] and not (yield from self._place_stone_at(cell)):
+                return False
+        entrance, b = (a[0] - d[0], a[1] - d[1]), (a[0] + d[0], a[1] + d[1])
+        if self._pos() != entrance:
+            target = np.zeros(self.seen.shape, bool)
+            target[entrance] = True
+            cost, goal = self._search(target, max_cost=40, dig=False)
+            if goal is None or not (yield from self._follow(self._path_to(cost, goal))):
+                return False
+        if not (yield from self._follow([a, b])):
+            return False
+        back_material, back_obj = self.env.world[(b[0] + d[0], b[1] + d[1])]
+        if back_material in WALKABLE and back_obj is None:
+            yield A["place_stone"]
+        yield MOVES[(-d[0], -d[1])]  # step back into A, now facing the entrance
+        for _ in range(8):
+            material, obj = self.env.world[entrance]
+            if self._pos() != a or material not in WALKABLE:
+                break
+            yield A["do"] if obj is not None else A["place_stone"]  # a creature followed: hit it first
+        return self._enclosed()
+
+    def _enclosed(self) -> bool:
+        """Whether the ground the player stands on is a pocket of at most four cells (nothing can walk in)."""
         world = self.env.world
-        start = (int(self.env.player.pos[0]), int(self.env.player.pos[1]))
-        walkable = np.isin(world._mat_map, [world._mat_ids[m] for m in WALKABLE]) & (world._obj_map == 0)
-        width, height = world.area
-        parents = {start: None}
-        queue = deque([(start, 0)])
-        while queue:
-            cell, depth = queue.popleft()
-            if include_target and target[cell]:
-                return self._unwind(parents, cell), cell
+        start = self._pos()
+        cells, stack = {start}, [start]
+        while stack:
+            x, y = stack.pop()
             for dx, dy in DIRS:
-                nxt = (cell[0] + dx, cell[1] + dy)
-                if not (0 <= nxt[0] < width and 0 <= nxt[1] < height):
-                    continue
-                if not include_target and target[nxt]:
-                    return self._unwind(parents, cell), nxt
-                if nxt in parents or not walkable[nxt] or depth >= max_len:
-                    continue
-                parents[nxt] = cell
-                queue.append((nxt, depth + 1))
+                nxt = (x + dx, y + dy)
+                if nxt not in cells and world[nxt][0] in (*WALKABLE, "lava"):
+                    cells.add(nxt)
+                    stack.append(nxt)
+                    if len(cells) > 4:
+                        return False
+        return True
+
+    # -- navigation -----------------------------------------------------------------------------
+    def _maps(self):
+        """``(walk, dig, free, danger)`` masks of the world for this step.
+
+        walk: free ground the player may step on; dig: cells it can clear with its tools on the
+        way; free: no creature or object; danger: lava and its neighbours (never entered).
+        """
+        if self._maps_t != self._t:
+            world = self.env.world
+            mat = world._mat_map
+            lava = mat == self._ids["lava"]
+            danger = lava | _grow(lava)
+            free = world._obj_map == 0
+            walk = self._walkable_lut[mat] & free & ~danger
+            walk[self._pos()] = True
+            minable = [m for m in MINABLE
+                       if all(self.inv[k] >= v for k, v in constants.collect[m]["require"].items())]
+            dig = self._lut(minable)[mat] & ~danger
+            self._maps_cache, self._maps_t = (walk, dig, free, danger), self._t
+        return self._maps_cache
+
+    def _search(self, goal: np.ndarray | None, max_cost: int, dig: bool = True):
+        """Breadth-first search from the player; walking into a cell costs 1, digging it 1 + DIG_COST.
+
+        Returns the cost map (-1 where not reached) and a goal cell of lowest cost (or ``None``).
+        """
+        walk, digmask, _, _ = self._maps()
+        start = self._pos()
+        cost = np.full(walk.shape, -1, np.int32)
+        cost[start] = 0
+        if goal is not None and goal[start]:
+            return cost, start
+        frontier = np.zeros(walk.shape, bool)
+        frontier[start] = True
+        reached = frontier.copy()
+        pending = [np.zeros_like(frontier) for _ in range(DIG_COST)]  # dug cells, entered later
+        for k in range(1, max_cost + 1):
+            around = _grow(frontier) & ~reached
+            due = pending.pop(0)
+            pending.append(np.zeros_like(frontier))
+            if dig:
+                dug = around & digmask
+                pending[-1] |= dug
+                reached |= dug
+            frontier = (around & walk) | due
+            reached |= frontier
+            cost[frontier] = k
+            if goal is not None:
+                hits = np.argwhere(frontier & goal)
+                if len(hits):
+                    return cost, tuple(int(v) for v in hits[int(self.rng.integers(len(hits)))])
+            if not frontier.any() and not any(p.any() for p in pending):
+                break
+        return cost, None
+
+    def _path_to(self, cost: np.ndarray, cell) -> list:
+        """The cells from the player (excluded) to ``cell``, from a cost map of :meth:`_search` this step."""
+        walk = self._maps()[0]
+        width, height = cost.shape
+        path = [cell]
+        while cost[cell] > 0:
+            step = 1 if walk[cell] else 1 + DIG_COST
+            for dx, dy in DIRS:
+                prev = (cell[0] + dx, cell[1] + dy)
+                if 0 <= prev[0] < width and 0 <= prev[1] < height and cost[prev] == cost[cell] - step:
+                    break
+            else:
+                return path[::-1]
+            cell = prev
+            path.append(cell)
+        return path[-2::-1]
+
+    def _follow(self, path: list) -> Iterator[int]:
+        """Walk along ``path``, digging through minable cells; returns whether it got to the end."""
+        for cell in path:
+            for _ in range(5):
+                if self._pos() == cell:
+                    break
+                action = self._step_into(cell)
+                if action is None:
+                    return False
+                yield action
+            else:
+                return False
+        return True
+
+    def _step_into(self, cell) -> int | None:
+        """The action that brings the player closer to entering the adjacent ``cell`` (None: it can't)."""
+        pos = self._pos()
+        d = (cell[0] - pos[0], cell[1] - pos[1])
+        material, obj = self.env.world[cell]
+        if d not in MOVES or obj is not None or material is None or self._maps()[3][cell]:
+            return None
+        if material in WALKABLE:
+            return MOVES[d]
+        if tuple(self.env.player.facing) != d:
+            return MOVES[d]  # turn to face it: it blocks, so the player doesn't move
+        return A["do"] if self._maps()[1][cell] else None
+
+    def _go_face(self, target_fn, max_cost: int = 40) -> Iterator[int]:
+        """Walk (digging if need be) next to a cell of the mask ``target_fn()`` returns, and face it.
+
+        Targets must block walking (materials, creatures). Returns the faced cell, or ``None``.
+        """
+        for _ in range(3):
+            target = target_fn()
+            if not target.any():
+                return None
+            walk, dig, _, _ = self._maps()
+            cost, goal = self._search(_grow(target) & (walk | dig), max_cost)
+            if goal is None:
+                return None
+            if not (yield from self._follow(self._path_to(cost, goal))):
+                continue
+            target = target_fn()
+            for d in DIRS:
+                cell = (goal[0] + d[0], goal[1] + d[1])
+                if 0 <= cell[0] < target.shape[0] and 0 <= cell[1] < target.shape[1] and target[cell]:
+                    if tuple(self.env.player.facing) != d:
+                        yield MOVES[d]
+                    if self._faced() == cell:
+                        return cell
         return None
 
-    @staticmethod
-    def _unwind(parents: dict, cell) -> list:
-        path = []
-        while parents[cell] is not None:
-            path.append(cell)
-            cell = parents[cell]
-        return path[::-1]
+    def _go_face_free(self, target: np.ndarray, stand_ok: np.ndarray | None = None, max_cost: int = 20):
+        """Face a free cell of ``target`` (to place something on it) from a cell where ``stand_ok`` holds.
 
-    def _material_mask(self, material: str) -> np.ndarray:
-        world = self.env.world
-        if material not in world._mat_ids:
-            return np.zeros(world.area, bool)
-        return world._mat_map == world._mat_ids[material]
+        Facing a free cell means arriving on the cell before it by a step toward it, so the search
+        goes to an *approach* cell two steps short. Returns whether the player faces such a cell.
+        """
+        walk = self._maps()[0]
+        faced = self._faced()
+        inside = 0 <= faced[0] < target.shape[0] and 0 <= faced[1] < target.shape[1]
+        if inside and target[faced] and (stand_ok is None or stand_ok[self._pos()]):
+            return True
+        stands = {}
+        approach = np.zeros_like(walk)
+        for d in DIRS:
+            stand = walk & _shift(target, *d)
+            if stand_ok is not None:
+                stand &= stand_ok
+            stands[d] = stand
+            approach |= walk & _shift(stand, *d)
+        cost, goal = self._search(approach, max_cost, dig=False)
+        if goal is None or not (yield from self._follow(self._path_to(cost, goal))):
+            return False
+        for i in self.rng.permutation(4):
+            d = DIRS[i]
+            stand = (goal[0] + d[0], goal[1] + d[1])
+            if 0 <= stand[0] < walk.shape[0] and 0 <= stand[1] < walk.shape[1] and stands[d][stand]:
+                yield MOVES[d]
+                faced = self._faced()
+                return self._pos() == stand and self.env.world[faced][1] is None
+        return False
 
-    def _object_mask(self, kind: type, predicate=None, radius: int = 20) -> np.ndarray:
-        world = self.env.world
-        mask = np.zeros(world.area, bool)
+    def _place_stone_at(self, cell) -> Iterator[int]:
+        target = np.zeros(self.seen.shape, bool)
+        target[cell] = True
+        if not (yield from self._go_face_free(target, max_cost=20)):
+            return False
+        yield A["place_stone"]
+        return self.env.world[cell][0] == "stone"
+
+    # -- reading the world ----------------------------------------------------------------------
+    def _pos(self) -> tuple[int, int]:
         pos = self.env.player.pos
+        return int(pos[0]), int(pos[1])
+
+    def _faced(self) -> tuple[int, int]:
+        (x, y), (dx, dy) = self._pos(), self.env.player.facing
+        return x + int(dx), y + int(dy)
+
+    def _lut(self, names) -> np.ndarray:
+        lut = np.zeros(256, bool)
+        lut[[self._ids[name] for name in names if name in self._ids]] = True
+        return lut
+
+    def _is(self, material: str) -> np.ndarray:
+        return self.env.world._mat_map == self._ids[material]
+
+    def _near(self, material: str) -> np.ndarray:
+        """Cells from which a seen ``material`` cell is *nearby* in Crafter's sense (3x3 around)."""
+        return _grow8(self.seen & self._is(material))
+
+    def _known_near(self, material: str, radius: int) -> bool:
+        x, y = self._pos()
+        window = np.s_[max(0, x - radius):x + radius + 1, max(0, y - radius):y + radius + 1]
+        return bool((self.seen[window] & (self.env.world._mat_map[window] == self._ids[material])).any())
+
+    def _creatures(self, kind, radius: int) -> list:
+        """Living creatures of ``kind`` within ``radius`` (Chebyshev) of the player."""
+        world = self.env.world
+        x, y = self._pos()
+        ids = world._obj_map[max(0, x - radius):x + radius + 1, max(0, y - radius):y + radius + 1]
+        found = [world._objects[i] for i in ids[ids > 0].tolist()]
+        return [obj for obj in found if isinstance(obj, kind) and obj.health > 0]
+
+    def _threats(self, radius: int) -> list:
+        """Zombies within two steps and skeletons within ``radius`` steps."""
+        x, y = self._pos()
+        close = []
+        for obj in self._creatures((objects.Zombie, objects.Skeleton), radius):
+            dist = abs(int(obj.pos[0]) - x) + abs(int(obj.pos[1]) - y)
+            if dist <= (2 if isinstance(obj, objects.Zombie) else radius):
+                close.append(obj)
+        return close
+
+    def _ripe_plants(self) -> np.ndarray:
+        world = self.env.world
+        mask = np.zeros(self.seen.shape, bool)
         for obj in world.objects:
-            if isinstance(obj, kind) and np.abs(obj.pos - pos).sum() <= radius and (predicate is None or predicate(obj)):
+            if isinstance(obj, objects.Plant) and obj.ripe and self.seen[tuple(obj.pos)]:
                 mask[tuple(obj.pos)] = True
         return mask
 
-    def _zombie_close(self) -> bool:
-        _, objs = self.env.world.nearby(self.env.player.pos, 2)
-        return any(isinstance(obj, objects.Zombie) for obj in objs)
-
-    def _faced(self):
-        player = self.env.player
-        return self.env.world[np.asarray(player.pos) + player.facing]
-
-    def _nearby_has(self, material: str) -> bool:
-        nearby, _ = self.env.world.nearby(self.env.player.pos, 1)
-        return material in nearby
+    def _safe(self, action: int) -> int:
+        """Never step onto lava (the player would die)."""
+        for d, move in MOVES.items():
+            if action == move:
+                x, y = self._pos()
+                if self.env.world[(x + d[0], y + d[1])][0] == "lava":
+                    return A["noop"]
+        return action
