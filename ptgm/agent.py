@@ -23,8 +23,10 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 
 from ptgm.methods import get_method
 from ptgm.methods.base import Method, Plan, TaskEnvFn, TaskMonitor
@@ -48,6 +50,35 @@ class EnvStepBudget(BaseCallback):
     def _on_step(self) -> bool:
         self.agent.env_steps += sum(int(info.get("env_steps", 1)) for info in self.locals["infos"])
         return self.agent.env_steps < self.budget
+
+
+class DivergenceCheck(BaseCallback):
+    """Stops learning with a clear error as soon as an update leaves the learner's weights NaN or infinite (the next
+    rollout would fail inside torch.distributions with no word of why), or its last losses are."""
+
+    #: Environment steps between checks (off-policy learners start a "rollout" every step).
+    every = 1000
+
+    def __init__(self, agent: "Agent"):
+        super().__init__()
+        self.agent = agent
+        self._next_check = 0
+
+    def _on_rollout_start(self) -> None:
+        if isinstance(self.model, OffPolicyAlgorithm):
+            if self.agent.env_steps < self._next_check:
+                return
+            self._next_check = self.agent.env_steps + self.every
+        losses = {key: value for key, value in self.model.logger.name_to_value.items()
+                  if key.startswith("train/") and key.endswith("loss")}
+        bad = [name for name, p in self.model.policy.named_parameters() if not torch.isfinite(p).all()]
+        bad += [f"{key} = {value}" for key, value in losses.items() if not np.isfinite(value)]
+        if bad:
+            raise PTGMError(f"The {self.agent.method.name} learner diverged after {self.agent.env_steps} env steps "
+                            f"({', '.join(bad[:3])} not finite). Lower --learning-rate and retrain with --force.")
+
+    def _on_step(self) -> bool:
+        return True
 
 
 class Agent:
@@ -120,10 +151,17 @@ class Agent:
         steps of earlier calls (``agent.env_steps``)."""
         if total_env_steps < 1:
             raise PTGMError(f"total_env_steps must be at least 1, got {total_env_steps}.")
-        callbacks = [EnvStepBudget(self, total_env_steps)] + ([callback] if callback is not None else [])
-        # SB3 counts learner steps; the budget callback stops at the env-step budget long before this cap.
-        self.model.learn(total_timesteps=10 * total_env_steps, callback=CallbackList(callbacks),
-                         reset_num_timesteps=reset_num_timesteps, tb_log_name=tb_log_name or self.method.name)
+        callbacks = [EnvStepBudget(self, total_env_steps), DivergenceCheck(self)] + (
+            [callback] if callback is not None else [])
+        try:
+            # SB3 counts learner steps; the budget callback stops at the env-step budget long before this cap.
+            self.model.learn(total_timesteps=10 * total_env_steps, callback=CallbackList(callbacks),
+                             reset_num_timesteps=reset_num_timesteps, tb_log_name=tb_log_name or self.method.name)
+        except ValueError as exc:  # torch.distributions refusing NaN parameters between two divergence checks
+            if "invalid values" not in str(exc):
+                raise
+            raise PTGMError(f"The {self.method.name} learner diverged after {self.env_steps} env steps (its policy "
+                            "outputs became NaN). Lower --learning-rate and retrain with --force.") from exc
         return self
 
     # -- acting -----------------------------------------------------------------------------------------------

@@ -25,7 +25,15 @@ from stable_baselines3.common.utils import FloatSchedule
 from ptgm.methods import get_method
 from ptgm.progress import progress
 from ptgm.settings import TrainConfig, settings_from_dict
-from ptgm.utils import PTGMError, atomic_write_json, mark_stage_done, prepare_stage, seed_everything, stage_done
+from ptgm.utils import (
+    PTGMError,
+    atomic_write_json,
+    mark_stage_done,
+    prepare_stage,
+    rerun_command,
+    seed_everything,
+    stage_done,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -201,8 +209,8 @@ def check_run_pieces(config: TrainConfig, pieces) -> None:
     current = pieces_fingerprint(pieces)
     if recorded and current and recorded != current:
         raise PTGMError(f"The run in {run_directory(config)} was trained on pre-trained pieces {recorded}, but those "
-                        f"in {config.run_dir} are now {current} (rebuilt since). Retrain it with `ptgm train --run-dir "
-                        f"{config.run_dir} --task {config.task} --method {config.method} --seed {config.seed} --force`.")
+                        f"in {config.run_dir} are now {current} (rebuilt since). Retrain it with "
+                        f"`{rerun_command('train', config)}`.")
 
 
 def load_method_pieces(config: TrainConfig, check_dataset: bool = True):

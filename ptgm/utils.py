@@ -99,6 +99,13 @@ def atomic_savez(path: Path, **arrays) -> None:
     os.replace(tmp, path)
 
 
+def short_reason(exc: BaseException, limit: int = 160) -> str:
+    """The first sentence of an exception's message (libraries explain a corrupt file at length)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = text.split(". ")[0]
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def load_checkpoint(path: Path, what: str, fix: str) -> dict:
     """``torch.load`` with a clear message for a missing or corrupt file."""
     path = Path(path)
@@ -109,7 +116,7 @@ def load_checkpoint(path: Path, what: str, fix: str) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # torch raises many kinds for a truncated/corrupt file
-        raise PTGMError(f"The {what} at {path} is corrupt or unreadable ({exc}). {fix}") from exc
+        raise PTGMError(f"The {what} at {path} is corrupt or unreadable ({short_reason(exc)}). {fix}") from exc
 
 
 def check_finite(value: float, what: str, step: int, limit: float = float("inf"), fix: str = "") -> None:
@@ -260,6 +267,7 @@ def prepare_stage(directory: Path, config: Any, force: bool, resume: bool, name:
     """
     directory = Path(directory)
     inputs = {key: value for key, value in (inputs or {}).items() if value is not None}
+    redo = rerun_command(name, config)
     done = stage_done(directory)
     if done is not None and "domain" in done["config"] and done["config"]["domain"] != getattr(config, "domain", None):
         raise PTGMError(
@@ -267,7 +275,7 @@ def prepare_stage(directory: Path, config: Any, force: bool, resume: bool, name:
             "Use another --run-dir (the default is runs/DOMAIN)."
         )
     if done is not None and not force:
-        _check_inputs(done.get("inputs", {}), inputs, directory, name, "was built from")
+        _check_inputs(done.get("inputs", {}), inputs, directory, name, "was built from", redo)
         new, old = config_dict(config), recorded_settings(done["config"], config)
         # Where a stage lives is no setting of it: a run directory written once relative and once
         # absolute, moved, or whose stages are links to another's (--share-from) holds the same stage.
@@ -286,7 +294,7 @@ def prepare_stage(directory: Path, config: Any, force: bool, resume: bool, name:
                             "to start over.")
         recorded = directory / "inputs.json"
         _check_inputs(json.loads(recorded.read_text()) if recorded.exists() else {}, inputs, directory, name,
-                      "was started from")
+                      "was started from", redo)
     if done is None and directory.exists() and not any(directory.glob("checkpoint*")):
         clear_stage(directory)  # what an unfinished stage left without a checkpoint is no start to resume from
     directory.mkdir(parents=True, exist_ok=True)
@@ -297,12 +305,26 @@ def prepare_stage(directory: Path, config: Any, force: bool, resume: bool, name:
     return None
 
 
-def _check_inputs(recorded: dict, current: dict, directory: Path, name: str, verb: str) -> None:
+def _check_inputs(recorded: dict, current: dict, directory: Path, name: str, verb: str, redo: str) -> None:
     changed = sorted(key for key in current if key in recorded and recorded[key] != current[key])
     if changed:
         what = ", ".join(f"{key} {recorded[key]} (now {current[key]})" for key in changed)
         raise PTGMError(f"[{name}] {directory} {verb} {what}, which has since been rebuilt. Redo this stage with "
-                        "--force (and the stages after it).")
+                        f"`{redo}` (and the stages after it).")
+
+
+def rerun_command(name: str, config: Any) -> str:
+    """The `ptgm` command line that redoes a stage from scratch with ``config``'s settings (``name``'s first word
+    is the command)."""
+    from ptgm.cli import config_arguments  # the inverse of the parser; imports argparse only
+
+    try:
+        flags = config_arguments(dataclasses.replace(config, force=True, resume=False))
+    except (ValueError, TypeError):  # a setting no flag can give: name the directory at least
+        flags = ["--run-dir", str(config.run_dir), "--force"]
+    if "--run-dir" not in flags:
+        flags = ["--run-dir", str(config.run_dir), *flags]
+    return " ".join(["ptgm", name.split()[0], *flags])
 
 
 # -- worker processes ------------------------------------------------------------------------------

@@ -72,7 +72,7 @@ def test_discrete_actions_keep_the_categorical_head_whatever_the_action_head():
 def test_bad_action_head_settings_are_rejected():
     with pytest.raises(PTGMError, match="Unknown action head 'flow'"):
         PretrainConfig(action_head="flow")
-    with pytest.raises(PTGMError, match="at least 1 component"):
+    with pytest.raises(PTGMError, match="--mixture-components must be at least 1"):
         PretrainConfig(action_head="mixture", mixture_components=0)
     with pytest.raises(PTGMError, match="Unknown action head 'flow'.*gaussian, mixture"):
         GoalConditionedPolicy(np.ones(2), 1, BOX, action_head="flow")

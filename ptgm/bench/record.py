@@ -123,8 +123,9 @@ def check_same_pieces(config: BenchConfig, record: dict, pretrained: dict) -> No
     directory's (``pretrained``).
 
     Counting those runs, or writing this benchmark's summary over them, would mix runs of two datasets under
-    one header. Pieces are the same when their dataset fingerprints agree (records made before the fingerprint
-    was kept: when their datasets have as many episodes and transitions). A record older than the pre-training
+    one header. Pieces are the same when their codebook fingerprints agree (the codebook's own: its dataset,
+    settings and goals; records made before a fingerprint was kept: when their datasets have as many episodes
+    and transitions). A record older than the pre-training
     numbers cannot be checked; that is said, and its runs count on the settings alone.
     """
     theirs = record.get("pretrained")
@@ -146,7 +147,7 @@ def check_same_pieces(config: BenchConfig, record: dict, pretrained: dict) -> No
 
 def _pieces(pretrained: dict) -> str:
     data = pretrained["data"]
-    return (f"dataset {pretrained.get('fingerprint') or 'fingerprint not recorded'}, {data['episodes']} episodes, "
+    return (f"codebook {pretrained.get('fingerprint') or 'fingerprint not recorded'}, {data['episodes']} episodes, "
             f"{data['transitions']} transitions")
 
 

@@ -21,6 +21,7 @@ from ptgm.utils import (
     fingerprint_of,
     mark_stage_done,
     prepare_stage,
+    short_reason,
 )
 
 logger = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ class Codebook:
                            feature_scale=z["feature_scale"] if "feature_scale" in z.files else None,
                            settings=json.loads(str(z["settings"])) if "settings" in z.files else {})
         except Exception as exc:
-            raise PTGMError(f"The goal codebook at {path} is corrupt ({exc}). {fix}") from exc
+            raise PTGMError(f"The goal codebook at {path} is corrupt ({short_reason(exc)}). {fix}") from exc
 
     def check_matches(self, fingerprint: str, what: str) -> None:
         """Refuse to combine pieces built from different datasets."""

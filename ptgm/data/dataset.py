@@ -17,7 +17,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from ptgm.utils import PTGMError
+from ptgm.utils import PTGMError, short_reason
 
 
 @dataclass
@@ -263,7 +263,8 @@ def load_minari(dataset: str | Path, max_episodes: int | None = None,
         raise
     except Exception as exc:  # h5py / json errors for truncated or corrupt files
         raise PTGMError(
-            f"Could not read the Minari dataset at {data_path} ({type(exc).__name__}: {exc}). It is corrupt or "
-            "incomplete: delete it and regenerate it with `ptgm generate --force`."
+            f"Could not read the Minari dataset at {data_path} ({type(exc).__name__}: {short_reason(exc)}). It is "
+            f"corrupt or incomplete: regenerate it with `ptgm generate --run-dir {Path(data_path).parents[2]} --force` "
+            "(a dataset of your own: record it again)."
         ) from exc
     return TrajectoryData.from_episodes(observations, actions, seeds)

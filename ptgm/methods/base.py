@@ -16,7 +16,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from ptgm.hrl.wrapper import ScaledObservation
 from ptgm.settings import TrainConfig
-from ptgm.utils import PTGMError
+from ptgm.utils import PTGMError, rerun_command, short_reason
 
 #: A thunk making one raw task environment (already in a Monitor), as the method's wrappers expect it.
 TaskEnvFn = Callable[[], gym.Env]
@@ -158,9 +158,18 @@ class Method:
         """The Stable-Baselines3 class of the learner (what :meth:`load_model` loads)."""
         raise NotImplementedError
 
-    def load_model(self, config: TrainConfig, path: Path, pieces: Any, env: VecEnv | None = None) -> BaseAlgorithm:
-        """A saved learner, with the frozen pieces its class keeps outside the zip."""
-        return self.model_class().load(path, env=env, device="cpu", **self.frozen_objects(pieces))
+    def load_model(self, config: TrainConfig, path: Path | io.BufferedIOBase, pieces: Any,
+                   env: VecEnv | None = None) -> BaseAlgorithm:
+        """A saved learner (a path, or a file object), with the frozen pieces its class keeps outside the zip."""
+        if isinstance(path, (str, Path)) and not Path(path).exists():
+            raise PTGMError(f"No trained {self.name} learner at {path}. Train it with `ptgm train --method {self.name}`.")
+        try:
+            return self.model_class().load(path, env=env, device="cpu", **self.frozen_objects(pieces))
+        except PTGMError:
+            raise
+        except Exception as exc:  # SB3 raises many kinds for a truncated or foreign zip
+            raise PTGMError(f"The trained {self.name} learner at {path} is corrupt or unreadable ({short_reason(exc)}). "
+                            f"Retrain it with `{rerun_command('train', config)}`.") from exc
 
     def frozen_objects(self, pieces: Any) -> dict:
         """Keyword arguments that hand a loaded learner the frozen pieces it does not save."""
