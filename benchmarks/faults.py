@@ -31,7 +31,8 @@ KINDS = {  # test function → what kind of fault its cases inject
     "test_resume_of_a_finished_stage_reuses_it_quietly": "stale state: --resume of a finished stage",
     "test_damaged_checkpoint_and_marker": "stale state: damaged checkpoint and finished marker",
     "test_diverging_stage": "weights turning NaN in training (low level, prior, SPiRL, PTGM, PPO)",
-    "test_killed_stage": "kill -9 at a random point, then the same command (generate, pretrain, prior, train, bench)",
+    "test_killed_stage": "kill -9 (generate, pretrain, prior, train, train --subproc, bench) or Ctrl-C (generate, "
+                         "train --subproc, bench) at a random point, then the same command",
 }
 
 

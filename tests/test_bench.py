@@ -134,7 +134,7 @@ def test_tiny_bench_runs_every_job_and_reuses_them(tiny_run, tmp_path):
     with open(out / "curves.csv") as f:
         rows = list(csv.DictReader(f))
     # (300 flat steps end no 500-step episode, so only PTGM's short goal-reaching episodes are rows here.)
-    assert {("ptgm", "0"), ("ptgm", "1")} <= {(r["method"], r["seed"]) for r in rows}
+    assert {r["method"] for r in rows} == {"ptgm"}
     table = (out / "summary.md").read_text()
     assert "| collect_wood | ptgm | 2 |" in table and "| collect_wood | ppo | 2 |" in table
     assert (out / "learning_curves_collect_wood.png").stat().st_size > 0

@@ -6,8 +6,9 @@ like the achievement it works toward: ``collect_wood``, ``make_stone_pickaxe``, 
 
 1. a zombie or skeleton close by is fought (``defend``);
 2. thirst or hunger that has become urgent is dealt with (``drink``, ``eat``);
-3. at dusk, or when exhausted, it walls itself into a two-cell stone pocket, sleeps until
-   rested and waits there for daylight (``sleep``);
+3. at dusk, or when exhausted or hurt, it walls itself into a two-cell pocket (digging into
+   rock, placing stones, or tables when out of stone), sleeps until rested and waits there for
+   daylight (``sleep``); a pocket by water lets it drink through the night;
 4. otherwise a new intention is drawn at random, weighted by what the inventory allows and
    what the next step of the tech tree needs, times a per-episode *taste* so episodes differ.
 
@@ -20,7 +21,7 @@ It reads the world state (as a human reads the screen) but never a task reward.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 from crafter import constants, objects
@@ -37,8 +38,10 @@ MINERALS = ("stone", "coal", "iron", "diamond")  # found in mountains
 TOOLS = ("wood_pickaxe", "wood_sword", "stone_pickaxe", "stone_sword", "iron_pickaxe", "iron_sword")
 VIEW = (4, 3)  # the local view reaches 4 cells left/right and 3 up/down
 DIG_COST = 2  # steps to dig a cell (turn to it, hit it) on top of walking in
-DUSK = 0.4  # daylight below which the player shelters for the night
-DAWN = 0.5  # daylight above which it leaves the shelter
+DUSK = 0.7  # daylight below which the player shelters for the night
+DAWN = 0.85  # daylight above which it leaves the shelter
+EVENING = 0.93  # daylight below which, falling, it tops up food and drink for the night
+POCKET_CELLS = 4  # the most ground cells a shelter may have
 RANK = {"defend": 3, "drink": 2, "eat": 2, "sleep": 1}  # an urgent intention interrupts lower ranks
 OPTIONS = ("collect_wood", "collect_sapling", "place_plant", "eat_plant", "drink", "eat", "place_table",
            *(f"make_{tool}" for tool in TOOLS), "collect_stone", "collect_coal", "collect_iron",
@@ -102,30 +105,48 @@ class CrafterScriptedPlayer:
         self.intention = "none"
         self._plan: Iterator[int] | None = None
         self._plan_steps = 0
+        self._suspended: tuple | None = None  # the intention an urgent one interrupted, resumed after it
+        self._bad_pockets: set = set()  # pockets that could not be built (not tried again)
+        self._interrupted = False  # whether the suspended intention was interrupted since it started
+        self._walls: list = []  # the walls of the pocket being built (never dug through meanwhile)
         self._t = 0
+        self._daylight, self._evening = 1.0, False
         self._rest_after = 0  # no new shelter attempt before this step (after a failed one)
         world = env.world
         self._ids = world._mat_ids
         self._walkable_lut = self._lut(WALKABLE)
         self._solid_lut = self._lut(SOLID)
         self.seen = np.zeros(world.area, bool)  # cells that have been in view
+        self._cow_seen: tuple[int, int] | None = None  # where a cow was last seen
         self._maps_t = -1
         # Per-episode preferences make episodes differ in what the player spends its time on.
         self._taste = {name: float(rng.lognormal(0.0, 0.5)) for name in OPTIONS}
 
     def __call__(self, observation: np.ndarray | None = None) -> int:
         self._t += 1
+        daylight = self.env.world.daylight
+        self._evening = daylight < min(EVENING, self._daylight)
+        self._daylight = daylight
         x, y = self._pos()
         self.seen[max(0, x - VIEW[0]):x + VIEW[0] + 1, max(0, y - VIEW[1]):y + VIEW[1] + 1] = True
+        cows = self._creatures(objects.Cow, VIEW[1])
+        if cows:
+            self._cow_seen = tuple(int(v) for v in cows[0].pos)
         urgent = self._urgent()
         if urgent is not None and RANK[urgent] > RANK.get(self.intention, 0):
+            if self.intention in RANK and self._plan is not None:
+                self._suspended = (self.intention, self._plan, self._plan_steps)
+                self._interrupted = True
             self._start(urgent)
         if (self.intention not in RANK and self.rng.random() < self.epsilon
                 and not self.env.player.sleeping):
             return self._safe(int(self.rng.choice(self._random_actions)))
         for _ in range(3):  # an intention may finish without acting; pick another
             if self._plan is None or self._plan_steps >= self.intention_timeout:
-                self._start(self._choose())
+                if self._suspended is not None:
+                    (self.intention, self._plan, self._plan_steps), self._suspended = self._suspended, None
+                else:
+                    self._start(self._choose())
             action = next(self._plan, None)
             if action is not None:
                 self._plan_steps += 1
@@ -148,11 +169,16 @@ class CrafterScriptedPlayer:
         inv = self.inv
         if self._threats(4) and not self._enclosed():
             return "defend"
-        if inv["drink"] <= 2:
+        # In the shelter at night, thirst and hunger must be dire to go out among the zombies.
+        low = 2
+        if self._sheltered():  # after dawn starts, or when health runs low, it is time to go
+            low = 0 if inv["health"] <= 4 or self._daylight > 0.7 else -1
+        if inv["drink"] <= low:
             return "drink"
-        if inv["food"] <= 2:
+        if inv["food"] <= low:
             return "eat"
-        if self._t >= self._rest_after and (inv["energy"] <= 2 or self.env.world.daylight < DUSK):
+        tired = inv["energy"] <= 2 or inv["health"] <= 3 or self.env.world.daylight < DUSK
+        if self._t >= self._rest_after and tired:
             return "sleep"
         return None
 
@@ -171,18 +197,21 @@ class CrafterScriptedPlayer:
         furnace_stone = constants.place["furnace"]["uses"]["stone"]
         wood_need = sum(constants.make[tool]["uses"].get("wood", 0) for tool in missing[:3])
         wood_need += 0 if table_near else table_wood
-        stone_need = 3 + sum(tool.startswith("stone") for tool in missing)  # 3 to wall in at night
+        stone_need = 5 + sum(tool.startswith("stone") for tool in missing)  # 5 to wall in at night
         if inv["stone_pickaxe"] and not inv["iron_pickaxe"]:
             stone_need += furnace_stone
         iron_tools = sum(tool.startswith("iron") for tool in missing)
         options = {
             "collect_wood": 5.0 if inv["wood"] < min(9, wood_need) else 0.4,
             "collect_sapling": 0.4 if inv["sapling"] == 0 else 0.1,
-            "drink": 0.6 if inv["drink"] < 7 else 0.1,
-            "eat": 0.6 if inv["food"] < 7 else 0.1,
+            "drink": 4.0 if inv["drink"] <= 5 else 0.1,
+            "eat": 3.0 if inv["food"] <= 6 else 0.1,
             "explore": 1.0,
             "wander": 0.3,
         }
+        if self._evening:  # the night is long: go to bed fed and watered
+            options["drink"] = 20.0 if inv["drink"] < 9 else 0.1
+            options["eat"] = 20.0 if inv["food"] < 8 else 0.1
         if inv["sapling"]:
             options["place_plant"] = 0.8
         if self._ripe_plants().any():
@@ -191,7 +220,9 @@ class CrafterScriptedPlayer:
             options["place_table"] = 0.2 if table_near else 0.5
         for tool in missing:
             if self._can_make(tool, table_near):
-                options[f"make_{tool}"] = 8.0
+                # A pickaxe opens the next tier: make it before the sword of its tier.
+                sword_first = tool.endswith("sword") and tool.replace("sword", "pickaxe") in missing
+                options[f"make_{tool}"] = 0.5 if sword_first else 8.0
         if inv["wood_pickaxe"]:
             options["collect_stone"] = 4.0 if inv["stone"] < min(9, stone_need) else 0.4
             options["collect_coal"] = 3.0 if inv["coal"] < iron_tools else 0.3
@@ -255,20 +286,32 @@ class CrafterScriptedPlayer:
                     break
                 yield A["do"]
 
-    def _drink(self) -> Iterator[int]:
-        if (yield from self._go_face(lambda: self.seen & self._is("water"))) is None:
-            yield from self._explore("water")
-            return
-        enough = int(self.rng.integers(7, 10))
+    def _drink(self, max_cost: int = 40, enough: int | None = None) -> Iterator[int]:
+        """Drink from the nearest water seen (exploring for some if none is, and far is allowed)."""
+        if (yield from self._go_face(lambda: self.seen & self._is("water"), max_cost)) is None:
+            if max_cost >= 40:
+                yield from self._explore("water")
+            return False
+        enough = enough or int(self.rng.integers(7, 10))
         for _ in range(12):
             if self.inv["drink"] >= enough:
-                return
+                break
             yield A["do"]
+        return True
 
     def _eat(self) -> Iterator[int]:
         if self._ripe_plants().any():
             yield from self._eat_plant()
         elif not (yield from self._hunt(objects.Cow, max_steps=60, radius=8)):
+            if self._cow_seen is not None and self._cow_seen != self._pos():
+                # Go back to where a cow was last seen (it won't have gone far).
+                target = np.zeros(self.seen.shape, bool)
+                target[self._cow_seen] = True
+                cost, goal = self._search(_grow(target) | target, max_cost=40)
+                self._cow_seen = None
+                if goal is not None:
+                    yield from self._follow(self._path_to(cost, goal))
+                    return
             yield from self._explore("grass")
 
     def _eat_plant(self) -> Iterator[int]:
@@ -321,7 +364,7 @@ class CrafterScriptedPlayer:
         plant = self._faced()
         yield A["place_plant"]
         if self.inv["stone"] >= 2 and nook[plant] and isinstance(self.env.world[plant][1], objects.Plant):
-            yield from self._place_stone_at(self._pos())
+            yield from self._place_block_at(self._pos())
 
     def _place(self, what: str) -> Iterator[int]:
         where = constants.place[what]["where"]
@@ -373,24 +416,32 @@ class CrafterScriptedPlayer:
     def _rest(self) -> Iterator[int]:
         """Top up, wall in, sleep until rested and wait for daylight."""
         inv = self.inv
-        if inv["drink"] < 6:
-            yield from self._drink()
-        if inv["food"] < 5:
-            yield from self._hunt(objects.Cow, max_steps=30, radius=6)
+        if inv["drink"] < 8:
+            yield from self._drink(max_cost=20)
+        if inv["food"] < 6:
+            yield from self._hunt(objects.Cow, max_steps=40, radius=8)
         if not self._enclosed():
             for _ in range(3):
                 pocket = self._find_pocket()
+                self._interrupted = False
                 if pocket is None or (yield from self._build_pocket(*pocket)):
                     break
+                if not self._interrupted:  # (a fight on the way is no fault of the pocket)
+                    self._bad_pockets.add(pocket[:2])
             if not self._enclosed():
                 self._rest_after = self._t + 40
                 if inv["energy"] > 1:
                     return  # carry on awake; try again later
-        while inv["drink"] > 2 and inv["food"] > 2:
+        while self._urgent() in (None, "sleep"):
             player = self.env.player
-            if not player.sleeping and inv["energy"] < constants.items["energy"]["max"]:
+            drinkable = not player.sleeping and inv["drink"] < 9 and self._enclosed() and self._near_water()
+            if drinkable and (yield from self._drink(max_cost=2, enough=9)):
+                continue
+            if player.sleeping:
+                yield A["noop"]
+            elif inv["energy"] < constants.items["energy"]["max"]:
                 yield A["sleep"]
-            elif player.sleeping or (self.env.world.daylight < DAWN and self._enclosed()):
+            elif self._enclosed() and (self.env.world.daylight < DAWN or inv["health"] < 6):
                 yield A["noop"]
             else:
                 return
@@ -428,35 +479,47 @@ class CrafterScriptedPlayer:
         """The cheapest two-cell pocket to wall in: cells A (entered from E = A - d) and B = A + d.
 
         A and B are free ground or stone to dig; the five cells around them other than E must be
-        solid already or get a stone (B + d from inside, the four sides from outside beforehand);
-        E gets the last stone from inside, where the player stands facing it after stepping back
-        from B to A. Returns ``(A, d, sides to fill)`` or ``None`` when the stones don't suffice.
+        solid already or get a block (B + d from inside, the four sides from outside beforehand);
+        E gets the last block from inside, where the player stands facing it after stepping back
+        from B to A. Blocks are stones, or tables when stones run out; one wall must be one the
+        player can dig out through in the morning. Returns ``(A, d, sides to fill)`` or ``None``.
         """
         walk, dig, free, danger = self._maps()
         mat = self.env.world._mat_map
         solid = self._solid_lut[mat]
         ground = self._walkable_lut[mat] & free & ~danger
-        room = walk | (dig & self._is("stone"))
-        cost, _ = self._search(None, max_cost=30, dig=False)
-        stones = self.inv["stone"]
+        rock = dig & self._is("stone")
+        exit_wall = dig & solid  # trees, and rock once the player has a pickaxe
+        water = self._is("water")  # a wall of water lets the player drink through the night
+        cost, _ = self._search(None, max_cost=25, dig=False)
+        stones, tables = self.inv["stone"], self.inv["wood"] // constants.place["table"]["uses"]["wood"]
         best, best_score = None, np.inf
         for d in DIRS:
             p = (d[1], d[0])
             sides = [p, (-p[0], -p[1]), (d[0] + p[0], d[1] + p[1]), (d[0] - p[0], d[1] - p[1])]
             back = (2 * d[0], 2 * d[1])
+            room = walk | rock
             valid = room & _shift(room, *d) & _shift(cost >= 0, -d[0], -d[1]) & _shift(walk, -d[0], -d[1])
             n_sides = np.zeros(mat.shape, np.int32)
+            can_exit = np.zeros(mat.shape, bool)
+            by_water = np.zeros(mat.shape, bool)
             for o in sides + [back]:
                 valid &= _shift(solid | ground, *o)
+                can_exit |= _shift(exit_wall, *o)
+                by_water |= _shift(water, *o)
             for o in sides:
                 n_sides += _shift(ground, *o)
-            digs = (dig & self._is("stone")).astype(np.int32)
-            gain = digs + _shift(digs, *d)
+            gain = rock.astype(np.int32) + _shift(rock, *d)
             need = 1 + n_sides + _shift(ground, *back)
-            valid &= (n_sides <= stones) & (need <= np.minimum(9, stones + gain))
+            valid &= (n_sides <= stones + tables) & (need <= np.minimum(9, stones + gain) + tables)
+            valid &= can_exit | ((stones + gain > 0) & (self.inv["wood_pickaxe"] > 0))
             if not valid.any():
                 continue
-            score = _shift(cost, -d[0], -d[1]) + 6 * n_sides + DIG_COST * gain + self.rng.random(mat.shape)
+            score = (2 * _shift(cost, -d[0], -d[1]) + 5 * n_sides + DIG_COST * gain - 10 * by_water
+                     + self.rng.random(mat.shape))
+            for a, bad_d in self._bad_pockets:
+                if bad_d == d:
+                    valid[a] = False
             score = np.where(valid, score, np.inf)
             i = np.unravel_index(int(np.argmin(score)), score.shape)
             if score[i] < best_score:
@@ -466,8 +529,18 @@ class CrafterScriptedPlayer:
         return best
 
     def _build_pocket(self, a, d, fill) -> Iterator[int]:
+        p = (d[1], d[0])
+        self._walls = [(a[0] + o[0], a[1] + o[1]) for o in (
+            p, (-p[0], -p[1]), (d[0] + p[0], d[1] + p[1]), (d[0] - p[0], d[1] - p[1]), (2 * d[0], 2 * d[1]))]
+        self._maps_t = -1
+        try:
+            return (yield from self._wall_in(a, d, fill))
+        finally:
+            self._walls, self._maps_t = [], -1
+
+    def _wall_in(self, a, d, fill) -> Iterator[int]:
         for cell in fill:
-            if self._walkable_lut[self.env.world._mat_map[cell]] and not (yield from self._place_stone_at(cell)):
+            if self._walkable_lut[self.env.world._mat_map[cell]] and not (yield from self._place_block_at(cell)):
                 return False
         entrance, b = (a[0] - d[0], a[1] - d[1]), (a[0] + d[0], a[1] + d[1])
         if self._pos() != entrance:
@@ -480,17 +553,34 @@ class CrafterScriptedPlayer:
             return False
         back_material, back_obj = self.env.world[(b[0] + d[0], b[1] + d[1])]
         if back_material in WALKABLE and back_obj is None:
-            yield A["place_stone"]
+            yield self._block()
         yield MOVES[(-d[0], -d[1])]  # step back into A, now facing the entrance
         for _ in range(8):
             material, obj = self.env.world[entrance]
             if self._pos() != a or material not in WALKABLE:
                 break
-            yield A["do"] if obj is not None else A["place_stone"]  # a creature followed: hit it first
+            yield A["do"] if obj is not None else self._block()  # a creature followed: hit it first
         return self._enclosed()
 
+    def _block(self) -> int:
+        """The action placing a wall block ahead: a stone, or a table when out of stone."""
+        return A["place_stone"] if self.inv["stone"] else A["place_table"]
+
+    def _near_water(self) -> bool:
+        """Whether water is next to the player or to the cell in front (the pocket's other cell)."""
+        (x, y), (fx, fy) = self._pos(), self._faced()
+        window = self.env.world._mat_map[min(x, fx) - 1:max(x, fx) + 2, min(y, fy) - 1:max(y, fy) + 2]
+        return bool((window == self._ids["water"]).any())
+
+    def _sheltered(self) -> bool:
+        return self.env.world.daylight < DAWN and self._enclosed()
+
     def _enclosed(self) -> bool:
-        """Whether the ground the player stands on is a pocket of at most four cells (nothing can walk in)."""
+        """Whether the player is walled in (nothing can walk up to it)."""
+        return self._region(POCKET_CELLS) is not None
+
+    def _region(self, limit: int) -> set | None:
+        """The ground cells connected to the player's, or ``None`` when there are more than ``limit``."""
         world = self.env.world
         start = self._pos()
         cells, stack = {start}, [start]
@@ -501,9 +591,9 @@ class CrafterScriptedPlayer:
                 if nxt not in cells and world[nxt][0] in (*WALKABLE, "lava"):
                     cells.add(nxt)
                     stack.append(nxt)
-                    if len(cells) > 4:
-                        return False
-        return True
+                    if len(cells) > limit:
+                        return None
+        return cells
 
     # -- navigation -----------------------------------------------------------------------------
     def _maps(self):
@@ -523,6 +613,8 @@ class CrafterScriptedPlayer:
             minable = [m for m in MINABLE
                        if all(self.inv[k] >= v for k, v in constants.collect[m]["require"].items())]
             dig = self._lut(minable)[mat] & ~danger
+            for cell in self._walls:
+                dig[cell] = False
             self._maps_cache, self._maps_t = (walk, dig, free, danger), self._t
         return self._maps_cache
 
@@ -633,40 +725,43 @@ class CrafterScriptedPlayer:
         """Face a free cell of ``target`` (to place something on it) from a cell where ``stand_ok`` holds.
 
         Facing a free cell means arriving on the cell before it by a step toward it, so the search
-        goes to an *approach* cell two steps short. Returns whether the player faces such a cell.
+        goes to an *approach* cell two steps short (digging if need be). Returns whether the player
+        faces such a cell.
         """
-        walk = self._maps()[0]
+        walk, dig, _, _ = self._maps()
         faced = self._faced()
         inside = 0 <= faced[0] < target.shape[0] and 0 <= faced[1] < target.shape[1]
         if inside and target[faced] and (stand_ok is None or stand_ok[self._pos()]):
             return True
+        room = walk | dig
         stands = {}
         approach = np.zeros_like(walk)
         for d in DIRS:
-            stand = walk & _shift(target, *d)
+            stand = room & _shift(target, *d)
             if stand_ok is not None:
                 stand &= stand_ok
             stands[d] = stand
-            approach |= walk & _shift(stand, *d)
-        cost, goal = self._search(approach, max_cost, dig=False)
+            approach |= room & _shift(stand, *d)
+        cost, goal = self._search(approach, max_cost)
         if goal is None or not (yield from self._follow(self._path_to(cost, goal))):
             return False
         for i in self.rng.permutation(4):
             d = DIRS[i]
             stand = (goal[0] + d[0], goal[1] + d[1])
             if 0 <= stand[0] < walk.shape[0] and 0 <= stand[1] < walk.shape[1] and stands[d][stand]:
-                yield MOVES[d]
+                if not (yield from self._follow([stand])):
+                    return False
                 faced = self._faced()
-                return self._pos() == stand and self.env.world[faced][1] is None
+                return self._pos() == stand and target[faced] and self.env.world[faced][1] is None
         return False
 
-    def _place_stone_at(self, cell) -> Iterator[int]:
+    def _place_block_at(self, cell) -> Iterator[int]:
         target = np.zeros(self.seen.shape, bool)
         target[cell] = True
         if not (yield from self._go_face_free(target, max_cost=20)):
             return False
-        yield A["place_stone"]
-        return self.env.world[cell][0] == "stone"
+        yield self._block()
+        return self.env.world[cell][0] in SOLID
 
     # -- reading the world ----------------------------------------------------------------------
     def _pos(self) -> tuple[int, int]:
