@@ -30,7 +30,7 @@ def demo(config: DemoConfig) -> dict:
     cluster(ClusterConfig(n_clusters=config.n_clusters, **common))
     prior = train_prior(PriorConfig(steps=config.prior_steps, eval_every=500, **common))
     results, curves = [], {}
-    score = domain_of(config).score
+    score = domain_of(config).task_score(config.task)
     for method in config.methods:
         for seed in range(config.seeds):
             tc = TrainConfig(task=config.task, method=method, env_steps=config.env_steps, seed=seed,

@@ -28,9 +28,7 @@ def plot_codebook_grid(domain, codebook, path: Path, columns: int = 8) -> None:
         ax.set_title(title, fontsize=5)
     fig.suptitle(f"{domain.name}: {n} cluster goals (dataset state nearest each K-means centre)", fontsize=9)
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_goal_projection(features: np.ndarray, codebook, path: Path, seed: int = 0, max_points: int = 20_000) -> None:
@@ -54,8 +52,7 @@ def plot_goal_projection(features: np.ndarray, codebook, path: Path, seed: int =
     ax.set_title(f"Goal features (PCA), coloured by K-means cluster; stars are the {len(goals)} cluster goals",
                  fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _draw_learning_curves(ax, curves: dict[str, list[tuple[np.ndarray, np.ndarray]]], title: str, ylabel: str) -> None:
@@ -90,9 +87,7 @@ def plot_learning_curves(curves: dict[str, list[tuple[np.ndarray, np.ndarray]]],
     fig, ax = plt.subplots(figsize=(7, 4.5))
     _draw_learning_curves(ax, curves, title, ylabel)
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_learning_curve_panels(curves_by_task: dict[str, dict[str, list[tuple[np.ndarray, np.ndarray]]]], path: Path,
@@ -107,9 +102,7 @@ def plot_learning_curve_panels(curves_by_task: dict[str, dict[str, list[tuple[np
         ax.axis("off")
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_sweep(rows: list[dict], setting: str, score: str, path: Path) -> None:
@@ -134,6 +127,27 @@ def plot_sweep(rows: list[dict], setting: str, score: str, path: Path) -> None:
     axes[1].legend(fontsize=7)
     fig.suptitle(f"{setting.replace('_', ' ')} sweep: mean ± std over seeds", fontsize=10)
     fig.tight_layout()
+    _save(fig, path)
+
+
+def plot_achievement_rates(rates: dict[str, dict[str, float]], path: Path, names: list[str], title: str) -> None:
+    """Grouped horizontal bars: for each achievement, the fraction of episodes unlocking it, one bar per method."""
+    fig, ax = plt.subplots(figsize=(8, 0.32 * len(names) * max(1, len(rates)) ** 0.5 + 1.5))
+    height = 0.8 / max(1, len(rates))
+    y = np.arange(len(names))
+    for i, (method, by_name) in enumerate(rates.items()):
+        ax.barh(y + i * height, [100 * by_name.get(n, 0.0) for n in names], height, label=method)
+    ax.set_yticks(y + height * (len(rates) - 1) / 2, names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("episodes unlocking it (%)")
+    ax.set_xlim(0, 100)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _save(fig, path: Path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=130)
     plt.close(fig)

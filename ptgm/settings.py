@@ -230,7 +230,12 @@ class TrainConfig(StageSettings):
     """Settings of `ptgm train`: downstream RL of one method on one task, written to
     RUN_DIR/rl/TASK/METHOD-seedSEED."""
 
-    task: str | None = field(default=None, metadata={"help": "downstream task (unset: the domain's default)"})
+    task: str | None = field(default=None, metadata={
+        "help": "downstream task (unset: the domain's default; Crafter: also a chain of achievements, e.g. "
+                "collect_wood,place_table, or crafter for the Crafter benchmark)"})
+    start_inventory: tuple[str, ...] = field(default=(), metadata={
+        "help": "Crafter: items held at the start of each episode, on top of the task's own, as NAME=N (e.g. "
+                "wood_pickaxe=1 stone=3)"})
     method: str = field(default="ptgm", metadata={"help": "method plug-in", "choices": "methods"})
     env_steps: int = field(default=100_000, metadata={"range": AT_LEAST_1, "help": "budget of environment (low-level) steps"})
     k: int = field(default=DEFAULT_K, metadata={"range": AT_LEAST_1, "help": "environment steps per high-level step"})
@@ -280,6 +285,8 @@ class TrainConfig(StageSettings):
         if self.task is None:
             self.task = domain.default_task
         domain.check_task(self.task)
+        self.start_inventory = tuple(self.start_inventory)
+        domain.parse_start_inventory(self.start_inventory)
         if self.deterministic_low_level is None:
             self.deterministic_low_level = domain.deterministic_low_level
         if self.target_kl is None:
@@ -293,12 +300,19 @@ class TrainConfig(StageSettings):
         method.check_domain(domain)
 
 
+def task_label(task: str, start_inventory: tuple[str, ...] = ()) -> str:
+    """The task as run folders name it: with its extra starting items, so runs with and without them differ."""
+    return "+".join([task, *sorted(start_inventory)])
+
+
 @dataclass
 class EvaluateConfig(RunSettings):
     """Settings of `ptgm evaluate`: a trained downstream policy on fresh episodes of its task."""
 
     task: str | None = field(default=None, metadata={
         "help": "task the policy was trained on (unset: the domain's default)"})
+    start_inventory: tuple[str, ...] = field(default=(), metadata={
+        "help": "the starting inventory the policy was trained with (`ptgm train --start-inventory`)"})
     method: str = field(default="ptgm", metadata={"help": "method of the trained run", "choices": "methods"})
     seed: int = field(default=0, metadata={"range": AT_LEAST_0, "help": "training seed of the run to evaluate"})
     seeds: tuple[int, ...] = field(default=(), metadata={"range": AT_LEAST_0, 
@@ -326,6 +340,8 @@ class EvaluateConfig(RunSettings):
         if self.task is None:
             self.task = domain.default_task
         domain.check_task(self.task)
+        self.start_inventory = tuple(self.start_inventory)
+        domain.parse_start_inventory(self.start_inventory)
         if self.low_level not in (None, "deterministic", "stochastic"):
             raise PTGMError(f"Unknown --low-level {self.low_level!r}; choose deterministic or stochastic (or leave "
                             "it unset for the run's own setting).")
@@ -364,6 +380,8 @@ class BenchConfig(RunSettings):
     results folder gets the curves, the summary table and the plots, and is the benchmark's record."""
 
     tasks: tuple[str, ...] | None = field(default=None, metadata={"help": "tasks (unset: the domain's default task)"})
+    start_inventory: tuple[str, ...] = field(default=(), metadata={
+        "help": "Crafter: items every task starts with, as NAME=N (`ptgm train --start-inventory`)"})
     methods: tuple[str, ...] | None = field(default=None, metadata={
         "help": "methods (unset: the domain's, Crafter ptgm ppo, Kitchen ptgm spirl sac)", "choices": "methods"})
     seeds: int = field(default=3, metadata={"range": AT_LEAST_1, "help": "seeds per (task, method): 0 .. seeds-1"})
@@ -414,12 +432,18 @@ class BenchConfig(RunSettings):
             raise PTGMError(f"Unknown method(s) {', '.join(unknown)}; choose from {', '.join(method_names())}.")
         for task in self.tasks:
             domain.check_task(task)
+        self.start_inventory = tuple(self.start_inventory)
+        domain.parse_start_inventory(self.start_inventory)
+        scores = {task: domain.task_score(task) for task in self.tasks}
+        if len(set(scores.values())) > 1:  # one benchmark's table and curves measure one thing
+            raise PTGMError(f"These tasks are scored differently ({', '.join(f'{t}: {v}' for t, v in scores.items())}); "
+                            "benchmark each kind in its own results folder (--out).")
         for name in self.methods:
             get_method(name).check_domain(domain)
         if self.n_clusters is None:
             self.n_clusters = domain.n_clusters
         if self.threshold is None:
-            self.threshold = domain.score_threshold
+            self.threshold = domain.task_threshold(self.tasks[0])
         self.out = self.out or f"results/{self.domain}"
         if self.reference and self.reference not in self.methods:
             raise PTGMError(f"--reference {self.reference} is not among the benchmarked methods "

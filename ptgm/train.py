@@ -24,7 +24,7 @@ from stable_baselines3.common.utils import FloatSchedule
 
 from ptgm.methods import get_method
 from ptgm.progress import progress
-from ptgm.settings import TrainConfig, settings_from_dict
+from ptgm.settings import TrainConfig, settings_from_dict, task_label
 from ptgm.utils import (
     PTGMError,
     atomic_write_json,
@@ -39,7 +39,8 @@ logger = logging.getLogger(__name__)
 
 
 def run_directory(config: TrainConfig) -> Path:
-    return Path(config.run_dir) / "rl" / config.task / f"{config.method}-seed{config.seed}"
+    return Path(config.run_dir) / "rl" / task_label(config.task, config.start_inventory) / (
+        f"{config.method}-seed{config.seed}")
 
 
 class EpisodeRecorder(BaseCallback):
@@ -70,7 +71,8 @@ class EpisodeRecorder(BaseCallback):
                 success = ep.get("is_success")
                 success = bool(ep["r"] >= 1.0 if success is None else success)
                 self.episodes.append({"env_steps": self.env_steps, "return": float(ep["r"]),
-                                      "length": int(ep["l"]), "success": int(success)})
+                                      "length": int(ep["l"]), "success": int(success),
+                                      "achievements": ";".join(ep.get("episode_achievements") or ())})
                 recent = self.episodes[-50:]
                 rate = float(np.mean([e["success"] for e in recent]))
                 mean_return = float(np.mean([e["return"] for e in recent]))
@@ -89,7 +91,7 @@ class EpisodeRecorder(BaseCallback):
     def write_episodes(self) -> None:
         tmp = self.out / "episodes.csv.tmp"
         with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, ["env_steps", "return", "length", "success"])
+            writer = csv.DictWriter(f, EPISODE_FIELDS)
             writer.writeheader()
             writer.writerows(self.episodes)
         os.replace(tmp, self.out / "episodes.csv")
@@ -182,10 +184,16 @@ def train(config: TrainConfig) -> dict:
     return summary
 
 
+#: The columns of a run's ``episodes.csv``: one training episode per row; ``achievements`` lists what it unlocked
+#: (Crafter's achievements, Kitchen's subtasks), separated by ``;``.
+EPISODE_FIELDS = ["env_steps", "return", "length", "success", "achievements"]
+
+
 def episode_row(row: dict) -> dict:
-    """One training episode of an ``episodes.csv`` (or ``curves.csv``) row, typed."""
+    """One training episode of an ``episodes.csv`` (or ``curves.csv``) row, typed (files from before the
+    ``achievements`` column read as none)."""
     return {"env_steps": int(row["env_steps"]), "return": float(row["return"]), "length": int(row["length"]),
-            "success": int(row["success"])}
+            "success": int(row["success"]), "achievements": row.get("achievements") or ""}
 
 
 def read_episodes(path: Path) -> list[dict]:

@@ -138,6 +138,10 @@ def test_tiny_bench_runs_every_job_and_reuses_them(tiny_run, tmp_path):
     table = (out / "summary.md").read_text()
     assert "| collect_wood | ptgm | 2 |" in table and "| collect_wood | ppo | 2 |" in table
     assert (out / "learning_curves_collect_wood.png").stat().st_size > 0
+    # Crafter: what the training episodes unlocked, per achievement, and the Crafter score of it.
+    assert {"collect_wood"} <= set(";".join(r["achievements"] for r in rows).split(";"))
+    assert "## collect_wood: achievements over all training episodes" in table and "| **score (%)** |" in table
+    assert (out / "achievements_collect_wood.png").stat().st_size > 0
     # The pieces' pictures are kept once, beside the results folders, and linked from the summary.
     pieces = tmp_path / "pieces" / summary["pretrained"]["fingerprint"]
     for name in ["goals.png", "projection.png", "coverage.md"]:

@@ -150,3 +150,82 @@ def test_fast_world_generation_matches_crafter(seed):
     assert np.array_equal(ours[0], theirs[0])
     assert ours[1] == theirs[1]
     assert ours[2] == theirs[2]  # the same number of random draws was consumed
+
+
+def _place(env: CrafterEnv, material: str) -> None:
+    """Put ``material`` in front of the player (test set-up by editing the world)."""
+    x, y = env.player.pos
+    obj = env.world[(x + 1, y)][1]
+    if obj is not None:
+        env.world.remove(obj)
+    env.world[(x + 1, y)] = material
+    env.player.facing = (1, 0)
+
+
+def test_a_chain_rewards_each_step_in_order_and_ends_at_the_last():
+    env = CrafterEnv("collect_wood,place_table")
+    env.reset(seed=0)
+    assert env.task.chain == ("collect_wood", "place_table")
+    env.player.inventory["wood"] = 5  # a table costs wood: placing one before collecting any is out of order
+    _place(env, "grass")
+    _, reward, terminated, _, info = env.step(ACTIONS.index("place_table"))
+    assert reward == 0.0 and not terminated and "place_table" in info["achievements"]
+    _place(env, "tree")
+    _, reward, terminated, _, info = env.step(ACTIONS.index("do"))
+    assert reward == 1.0 and not terminated and not info["is_success"]
+    env.player.inventory["wood"] = 5
+    _place(env, "grass")
+    _, reward, terminated, _, info = env.step(ACTIONS.index("place_table"))
+    assert reward == 1.0 and terminated and info["is_success"]
+    assert info["episode_achievements"] == ["collect_wood", "place_table"]
+
+
+@pytest.mark.parametrize("task, message", [
+    ("collect_wood,fly", "unknown achievement 'fly'"),
+    ("collect_wood,collect_wood", "names an achievement twice"),
+])
+def test_bad_chains_are_clear_errors(task, message):
+    with pytest.raises(PTGMError, match=message):
+        CrafterEnv(task)
+
+
+def test_start_inventory_adds_to_the_task_and_checks_names():
+    from ptgm.domains.crafter.env import parse_inventory
+
+    env = CrafterEnv("collect_iron", start_inventory=parse_inventory(("stone_pickaxe=1", "wood=3")))
+    obs, _ = env.reset(seed=0)
+    assert env.player.inventory["stone_pickaxe"] == 1 and env.player.inventory["wood"] == 3
+    assert obs[INVENTORY_OFFSET + ITEMS.index("stone_pickaxe")] == 1
+    assert CrafterEnv("collect_iron").task.start_inventory == {}  # the long tasks start empty
+    with pytest.raises(PTGMError, match="Unknown Crafter item 'golden_apple'.*wood_pickaxe"):
+        parse_inventory(("golden_apple=1",))
+    with pytest.raises(PTGMError, match="NAME=N"):
+        parse_inventory(("wood=12",))
+    with pytest.raises(PTGMError, match="no inventory"):
+        get_domain("kitchen").parse_start_inventory(("wood=1",))
+
+
+def test_the_crafter_benchmark_task_pays_crafters_own_reward():
+    env = CrafterEnv("crafter")
+    env.reset(seed=0)
+    assert env.max_steps == 10_000
+    health = env.player.health
+    _place(env, "tree")
+    _, reward, terminated, _, info = env.step(ACTIONS.index("do"))
+    assert reward == pytest.approx(1.0 + (env.player.health - health) / 10) and not terminated
+    _place(env, "tree")
+    health = env.player.health
+    _, reward, *_ = env.step(ACTIONS.index("do"))  # wood again: no first unlock, no reward
+    assert reward == pytest.approx((env.player.health - health) / 10)
+    assert not info["is_success"]
+
+
+def test_crafter_score_is_the_geometric_mean_of_success_rates():
+    from ptgm.domains.crafter import crafter_score
+    from ptgm.domains.crafter.env import ACHIEVEMENTS
+
+    assert crafter_score({}) == pytest.approx(0.0)
+    assert crafter_score({name: 1.0 for name in ACHIEVEMENTS}) == pytest.approx(100.0)
+    assert crafter_score({name: 0.5 for name in ACHIEVEMENTS}) == pytest.approx(50.0)
+    # One achievement at 100% and the others at 0: exp(ln(101) / 22) - 1.
+    assert crafter_score({"collect_wood": 1.0}) == pytest.approx(np.exp(np.log(101) / 22) - 1)

@@ -206,3 +206,16 @@ def test_optional_numbers_stay_unset_until_given(flags, expected):
     parser = argparse.ArgumentParser()
     _add_dataclass_arguments(parser, TrainConfig)
     assert parser.parse_args(flags).target_kl == expected
+
+
+def test_a_chain_with_a_starting_inventory_from_the_command_line(tiny_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run, symlinks=True)
+    task = ["--task", "collect_wood,place_table", "--start-inventory", "wood=1"]
+    assert main(["train", "--run-dir", str(run), *task, "--env-steps", "300", "--n-envs", "2", "--n-steps", "8",
+                 "--eval-episodes", "1"]) == 0
+    folder = run / "rl" / "collect_wood,place_table+wood=1" / "ptgm-seed0"  # runs with other starting items differ
+    assert (folder / "DONE.json").exists()
+    assert main(["evaluate", "--run-dir", str(run), *task, "--episodes", "1"]) == 0
+    assert main(["train", "--run-dir", str(run), "--task", "collect_wood", "--start-inventory", "gold=1"]) == 2
+    assert "Unknown Crafter item 'gold'" in capsys.readouterr().err

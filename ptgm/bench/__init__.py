@@ -9,12 +9,14 @@ when interrupted; skipped when every method learns from scratch, e.g. flat SAC a
 ``parallel`` at a time (one per core), each checkpointed, so a stopped benchmark resumes
 where it was and finished runs are skipped. The results folder gets:
 
-- ``curves.csv``: every training episode of every run (env steps, return, length, success);
+- ``curves.csv``: every training episode of every run (env steps, return, length, success, achievements);
 - ``summary.md`` / ``summary.json``: per (task, method), mean ± std over seeds of the final
   evaluation, the score of the first training episodes, the area under the training curve,
   and the env steps at which the training curve first reaches the threshold;
 - ``learning_curves_TASK.png``: mean ± std bands per method; ``learning_curves.png``: the same, one
   panel per task in one figure (benchmarks of several tasks);
+- ``achievements_TASK.png`` (Crafter): the fraction of training episodes unlocking each achievement, per
+  method, beside the summary's table of them and the Crafter score;
 - the goal codebook pictures and dataset coverage of the pieces, once per set of pieces in
   ``results/pieces/FINGERPRINT/`` (linked from the summary).
 
@@ -85,8 +87,9 @@ def bench(config: BenchConfig) -> dict:
         if recorded or carried:  # (then the record is this benchmark's)
             check_same_pieces(config, record, pretrained)
     failed = run_grid(config, jobs)
-    results = collect_results(config, domain.score, recorded)
-    write_results(config, domain.score, pretrained, results, carried)
+    score = domain.task_score(config.tasks[0])  # every task of a benchmark is scored alike (BenchConfig checks)
+    results = collect_results(config, score, recorded)
+    write_results(config, score, pretrained, results, carried)
     if failed:
         raise PTGMError(f"{len(failed)} of {len(jobs)} runs failed; the summary covers the others. Fix the cause "
                         "shown in their logs and rerun the same command: finished runs are reused.")

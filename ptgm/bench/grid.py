@@ -136,7 +136,8 @@ def run_grid(config: BenchConfig, jobs: list[tuple[str, str, int]]) -> list[tupl
 def _train_config(config: BenchConfig, task: str, method: str, seed: int) -> TrainConfig:
     """The settings `ptgm bench` trains (task, method, seed) with."""
     return TrainConfig(run_dir=config.run_dir, domain=config.domain, dataset=config.dataset,
-                       goal_keys=config.goal_keys, task=task, method=method, seed=seed, env_steps=config.env_steps, k=config.k, gamma=config.gamma, anneal_lr=config.anneal_lr,
+                       goal_keys=config.goal_keys, task=task, start_inventory=config.start_inventory, method=method,
+                       seed=seed, env_steps=config.env_steps, k=config.k, gamma=config.gamma, anneal_lr=config.anneal_lr,
                        ent_coef=config.ent_coef, kl_coef=config.kl_coef, normalize_advantage=config.normalize_advantage,
                        eval_episodes=config.eval_episodes, resume=True)
 

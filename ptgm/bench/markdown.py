@@ -11,10 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from ptgm.bench.grid import uses_pretraining
-from ptgm.bench.metrics import mean_std, reference_comparison
+from ptgm.bench.metrics import achievement_rates, mean_std, reference_comparison
 from ptgm.bench.record import RECORD_SCHEMA
-from ptgm.plots import plot_learning_curve_panels, plot_learning_curves
+from ptgm.domains import domain_of
+from ptgm.plots import plot_achievement_rates, plot_learning_curve_panels, plot_learning_curves
 from ptgm.settings import BenchConfig
+from ptgm.train import EPISODE_FIELDS
 from ptgm.utils import (
     atomic_write_bytes,
     atomic_write_json,
@@ -33,7 +35,7 @@ def write_results(config: BenchConfig, score: str, pretrained: dict | None, resu
     run_dir = Path(config.run_dir)
     # Every training episode of every run, in one table.
     with open(out / "curves.csv.tmp", "w", newline="") as f:
-        writer = csv.DictWriter(f, ["task", "method", "seed", "env_steps", "return", "length", "success"])
+        writer = csv.DictWriter(f, ["task", "method", "seed", *EPISODE_FIELDS])
         writer.writeheader()
         for r in [*results, *carried]:
             for row in r["episode_rows"]:
@@ -47,6 +49,12 @@ def write_results(config: BenchConfig, score: str, pretrained: dict | None, resu
         plot_learning_curves(curves_by_task[task], out / f"learning_curves_{task}.png",
                              title=f"{config.domain} {task}: training {label} (last {config.window} episodes), "
                                    "mean ± std over seeds", ylabel=label)
+    for task in config.tasks:
+        rates = achievement_table(config, results, task)
+        if rates:
+            plot_achievement_rates(rates, out / f"achievements_{task}.png", achievement_names(config),
+                                   title=f"{config.domain} {task}: fraction of training episodes unlocking each "
+                                         "achievement, mean over seeds")
     if len(config.tasks) > 1:
         plot_learning_curve_panels(curves_by_task, out / "learning_curves.png", ylabel=label,
                                    title=f"{config.domain}: training {label} (last {config.window} episodes), "
@@ -125,6 +133,7 @@ def summary_markdown(config: BenchConfig, score: str, pretrained: dict | None, r
     if config.reference:
         lines += reference_markdown(config, results, name)
     lines += subtask_markdown(config, results)
+    lines += achievement_markdown(config, results)
     lines += ["", "Learning curves: " + ("`learning_curves.png` (one panel per task), " if len(config.tasks) > 1 else "")
               + ", ".join(f"`learning_curves_{t}.png`" for t in config.tasks)]
     pieces = pieces_folder(config, pretrained)
@@ -164,6 +173,51 @@ def reference_markdown(config: BenchConfig, results: list[dict], name: str) -> l
             steps = ", ".join("never" if x is None else f"{x:.0f}" for x in row["steps"])
             ratio = "—" if row["ratio"] is None else f"{row['ratio']:.2f}"
             lines.append(f"| {task} | {level:.2f} | {row['method']} | {steps} | {ratio} |")
+    return lines
+
+
+def achievement_names(config: BenchConfig) -> list[str]:
+    return list(domain_of(config).achievement_names())
+
+
+def achievement_table(config: BenchConfig, results: list[dict], task: str) -> dict[str, dict[str, float]]:
+    """method → achievement → fraction of all training episodes that unlocked it, mean over seeds; only for a
+    domain with a benchmark score of its own (Crafter) and runs whose episodes record achievements."""
+    if domain_of(config).benchmark_score({}) is None:
+        return {}
+    table = {}
+    for method in config.methods:
+        group = [r for r in results if r["task"] == task and r["method"] == method and r["episode_rows"]]
+        if group and any(row["achievements"] for r in group for row in r["episode_rows"]):
+            per_seed = [achievement_rates(r["episode_rows"]) for r in group]
+            table[method] = {name: float(np.mean([rates.get(name, 0.0) for rates in per_seed]))
+                             for name in achievement_names(config)}
+    return table
+
+
+def achievement_markdown(config: BenchConfig, results: list[dict]) -> list[str]:
+    """Per task: the fraction of training episodes unlocking each achievement, and the domain's benchmark score of
+    those fractions (Crafter: the Crafter score), per method, mean ± std over seeds."""
+    domain, lines = domain_of(config), []
+    for task in config.tasks:
+        table = achievement_table(config, results, task)
+        if not table:
+            continue
+        methods = list(table)
+        lines += ["", f"## {task}: achievements over all training episodes", "",
+                  "Fraction of training episodes (all of each run's budget) that unlocked each achievement, mean "
+                  "over seeds, and the score of those fractions as the Crafter benchmark computes it (S = "
+                  "exp(mean ln(1 + s_i)) − 1, s_i in percent; mean ± std over seeds). Our agents see the symbolic "
+                  "observation, not the 64×64 pixels of the published scoreboard.", "",
+                  "| achievement | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
+        for name in achievement_names(config):
+            lines.append(f"| {name} | " + " | ".join(f"{table[m][name]:.3f}" for m in methods) + " |")
+        scores = []
+        for method in methods:
+            group = [r for r in results if r["task"] == task and r["method"] == method and r["episode_rows"]]
+            scores.append(mean_std([domain.benchmark_score(achievement_rates(r["episode_rows"])) for r in group], 1))
+        lines += ["| **score (%)** | " + " | ".join(scores) + " |", "",
+                  f"Chart: `achievements_{task}.png`"]
     return lines
 
 

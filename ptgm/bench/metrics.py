@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +68,13 @@ def reference_comparison(results: list[dict], task: str, reference: str) -> tupl
         reached = None not in row["steps"] and None not in reference_steps
         row["ratio"] = float(np.mean(row["steps"]) / max(np.mean(reference_steps), 1.0)) if reached else None
     return level, rows
+
+
+def achievement_rates(rows: list[dict]) -> dict[str, float]:
+    """Fraction of the training episodes ``rows`` that unlocked each achievement they name (their
+    ``achievements`` column); the success rates the Crafter benchmark scores."""
+    counts = Counter(name for row in rows for name in set(filter(None, row.get("achievements", "").split(";"))))
+    return {name: count / len(rows) for name, count in sorted(counts.items())} if rows else {}
 
 
 def mean_std(values: list[float], digits: int = 2) -> str:

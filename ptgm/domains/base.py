@@ -123,6 +123,26 @@ class Domain(ABC):
         """Names of the things an episode achieved, from its step infos (for coverage reports)."""
         return set()
 
+    def task_score(self, task: str) -> str:
+        """What the learning curves and thresholds of ``task`` measure: ``"success"`` or ``"return"``."""
+        return self.score
+
+    def task_threshold(self, task: str) -> float:
+        """The score of ``task`` that counts as solved (for "env steps to threshold")."""
+        return self.score_threshold
+
+    def benchmark_score(self, rates: dict[str, float]) -> float | None:
+        """One number summarising the fraction of training episodes that unlock each achievement (``rates``), as
+        the domain's own benchmark scores it (Crafter: the Crafter score), or None when it has none."""
+        return None
+
+    def parse_start_inventory(self, items: tuple[str, ...]) -> dict:
+        """The starting inventory ``items`` (``NAME=N`` strings) name, for :meth:`make_env`'s ``start_inventory``;
+        a clear error for a domain without an inventory."""
+        if items:
+            raise PTGMError(f"The {self.name} domain has no inventory to start with; leave --start-inventory unset.")
+        return {}
+
     def check_task(self, task: str) -> None:
         """Raise a clear error for an unknown task name."""
         if task not in self.task_names():

@@ -41,21 +41,23 @@ class Plan:
 
 
 class TaskMonitor(Monitor):
-    """SB3's Monitor that keeps the task's success flag in each finished episode's record (None when the task
-    reports none)."""
+    """SB3's Monitor that keeps the task's success flag (None when the task reports none) and what the episode
+    achieved (Crafter's achievements, Kitchen's subtasks; empty when the task reports none) in each finished
+    episode's record."""
 
     def __init__(self, env: gym.Env):
-        super().__init__(_SuccessKey(env), info_keywords=("is_success",))
+        super().__init__(_EpisodeKeys(env), info_keywords=("is_success", "episode_achievements"))
 
 
-class _SuccessKey(gym.Wrapper):
-    """Puts ``is_success`` (None if the task says nothing) into the info of an episode's last step."""
+class _EpisodeKeys(gym.Wrapper):
+    """Puts ``is_success`` and ``episode_achievements`` into the info of an episode's last step."""
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
         if terminated or truncated:
             info = dict(info)
             info.setdefault("is_success", None)
+            info.setdefault("episode_achievements", tuple(info.get("episode_task_completions", ())))
         return obs, reward, terminated, truncated, info
 
 
@@ -67,7 +69,9 @@ def task_env_fn(config: TrainConfig, rank: int) -> TaskEnvFn:
         from ptgm.domains import domain_of
 
         torch.set_num_threads(1)
-        env = TaskMonitor(domain_of(config).make_env(config.task))
+        domain = domain_of(config)
+        inventory = domain.parse_start_inventory(config.start_inventory)
+        env = TaskMonitor(domain.make_env(config.task, **({"start_inventory": inventory} if inventory else {})))
         env.action_space.seed(config.seed * 1000 + rank)
         return env
 

@@ -14,6 +14,7 @@ from ptgm.domains.crafter.env import (
     TASK_PRESETS,
     CrafterEnv,
     CrafterTask,
+    parse_inventory,
     resolve_task,
 )
 from ptgm.domains.crafter.features import (
@@ -23,6 +24,18 @@ from ptgm.domains.crafter.features import (
     render_observation,
 )
 from ptgm.domains.crafter.player import CrafterScriptedPlayer
+
+#: The Crafter benchmark's return counted as "solved" in a benchmark's env-steps-to-threshold column: about
+#: five achievements per episode.
+CRAFTER_RETURN_THRESHOLD = 5.0
+
+
+def crafter_score(rates: dict[str, float]) -> float:
+    """The Crafter score S = exp(mean_i ln(1 + s_i)) − 1 in percent, s_i the percentage of episodes unlocking
+    achievement i, over all of Crafter's 22 achievements (a missing one counts 0), as the Crafter repository's
+    analysis computes it."""
+    percents = np.array([100.0 * rates.get(name, 0.0) for name in ACHIEVEMENTS])
+    return float(np.exp(np.mean(np.log(1.0 + percents))) - 1.0)
 
 
 class CrafterDomain(Domain):
@@ -78,5 +91,18 @@ class CrafterDomain(Domain):
     def check_task(self, task: str) -> None:
         resolve_task(task)
 
+    def parse_start_inventory(self, items: tuple[str, ...]) -> dict:
+        return parse_inventory(items)
 
-__all__ = ["CrafterDomain", "CrafterEnv", "CrafterTask", "CrafterScriptedPlayer", "TASK_PRESETS"]
+    def task_score(self, task: str) -> str:
+        # The Crafter benchmark has no success: its curves are Crafter's reward, its summary the Crafter score.
+        return "return" if resolve_task(task).crafter_reward else self.score
+
+    def task_threshold(self, task: str) -> float:
+        return CRAFTER_RETURN_THRESHOLD if resolve_task(task).crafter_reward else self.score_threshold
+
+    def benchmark_score(self, rates: dict[str, float]) -> float | None:
+        return crafter_score(rates)
+
+
+__all__ = ["CrafterDomain", "CrafterEnv", "CrafterTask", "CrafterScriptedPlayer", "TASK_PRESETS", "crafter_score"]

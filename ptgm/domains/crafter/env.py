@@ -22,7 +22,7 @@ No pixels are rendered to compute it; ``render_mode="rgb_array"`` gives Crafter'
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import crafter
 import gymnasium as gym
@@ -52,38 +52,90 @@ DAYLIGHT_LEVELS = 9
 
 @dataclass(frozen=True)
 class CrafterTask:
-    """A downstream task: reward 1 when ``achievement`` unlocks, then the episode ends."""
+    """A downstream task.
+
+    ``achievement`` names one achievement, or an ordered chain of them (``"collect_wood,place_table"``): the
+    reward is 1 each time the next achievement of the chain unlocks, and the episode ends, a success, at the
+    last. With ``crafter_reward`` it is the full game as the Crafter benchmark plays it instead: Crafter's own
+    reward (+1 the first time each achievement unlocks in an episode, ±0.1 per health point gained or lost),
+    no success, the episode ending at death or ``max_steps``.
+    """
 
     achievement: str
     start_inventory: dict[str, int] = field(default_factory=dict)
     max_steps: int = 500
+    crafter_reward: bool = False
+
+    @property
+    def chain(self) -> tuple[str, ...]:
+        """The achievements to unlock, in order (none for the Crafter benchmark)."""
+        return tuple(self.achievement.split(",")) if self.achievement else ()
 
 
-#: Presets mirroring the paper's Minecraft tasks (log, water bucket, cobblestone, iron ore, spider).
+#: Step limit of a task that ends in each achievement from an empty inventory, where 500 is too short for the
+#: chain of tools before it; set from the steps the scripted player needs (results/crafter/player-10k.md).
+ACHIEVEMENT_STEPS: dict[str, int] = {
+    "collect_iron": 2000,
+    "make_iron_pickaxe": 3000,
+    "make_iron_sword": 3000,
+    "collect_diamond": 5000,
+}
+#: The Crafter benchmark's episode length (Crafter's own default).
+CRAFTER_EPISODE_STEPS = 10_000
+
+#: Presets mirroring the paper's Minecraft tasks (log, water bucket, cobblestone, iron ore, spider), the long
+#: chains from an empty inventory, and the Crafter benchmark itself (``crafter``).
 TASK_PRESETS: dict[str, CrafterTask] = {
     "collect_wood": CrafterTask("collect_wood", {}, 500),
     "collect_drink": CrafterTask("collect_drink", {}, 500),
     "collect_stone": CrafterTask("collect_stone", {"wood_pickaxe": 1}, 500),
-    "collect_iron": CrafterTask("collect_iron", {"stone_pickaxe": 1}, 1000),
+    "collect_iron": CrafterTask("collect_iron", {}, ACHIEVEMENT_STEPS["collect_iron"]),
+    "make_iron_pickaxe": CrafterTask("make_iron_pickaxe", {}, ACHIEVEMENT_STEPS["make_iron_pickaxe"]),
+    "collect_diamond": CrafterTask("collect_diamond", {}, ACHIEVEMENT_STEPS["collect_diamond"]),
     "defeat_zombie": CrafterTask("defeat_zombie", {"wood_sword": 1}, 500),
+    "crafter": CrafterTask("", {}, CRAFTER_EPISODE_STEPS, crafter_reward=True),
 }
 
 
-def resolve_task(task: str | CrafterTask) -> CrafterTask:
-    """A preset by name, any Crafter achievement by name, or a :class:`CrafterTask` as is."""
+def parse_inventory(items: tuple[str, ...] | list[str]) -> dict[str, int]:
+    """``("wood_pickaxe=1", "stone=3")`` as ``{"wood_pickaxe": 1, "stone": 3}``, with a clear error listing the
+    items for an unknown name or an amount Crafter cannot hold (0 to 9)."""
+    inventory = {}
+    for item in items:
+        name, sep, amount = item.partition("=")
+        if name not in ITEMS:
+            raise PTGMError(f"Unknown Crafter item {name!r} in --start-inventory {item}. Known: {', '.join(ITEMS)}.")
+        if not sep or not amount.isdigit() or not 0 <= int(amount) <= 9:
+            raise PTGMError(f"--start-inventory {item}: give each item as NAME=N with N from 0 to 9 (e.g. "
+                            "wood_pickaxe=1).")
+        inventory[name] = int(amount)
+    return inventory
+
+
+def resolve_task(task: str | CrafterTask, start_inventory: dict[str, int] | None = None) -> CrafterTask:
+    """A preset by name, any Crafter achievement or comma-separated chain of them by name, or a
+    :class:`CrafterTask` as is; ``start_inventory`` adds to (or overrides) the task's starting items."""
     if isinstance(task, CrafterTask):
         spec = task
     elif task in TASK_PRESETS:
-        return TASK_PRESETS[task]
-    elif task in ACHIEVEMENTS:
-        return CrafterTask(task)
+        spec = TASK_PRESETS[task]
     else:
-        raise PTGMError(
-            f"Unknown Crafter task {task!r}. Use a preset ({', '.join(TASK_PRESETS)}) or any "
-            f"Crafter achievement ({', '.join(ACHIEVEMENTS)})."
-        )
-    if spec.achievement not in ACHIEVEMENTS:
-        raise PTGMError(f"Unknown Crafter achievement {spec.achievement!r}. Known: {', '.join(ACHIEVEMENTS)}.")
+        names = task.split(",") if task else [""]
+        unknown = [name for name in names if name not in ACHIEVEMENTS]
+        if unknown:
+            raise PTGMError(
+                f"Unknown Crafter task {task!r}" + (f" (unknown achievement {unknown[0]!r})" if len(names) > 1 else "")
+                + f". Use a preset ({', '.join(TASK_PRESETS)}), any Crafter achievement ({', '.join(ACHIEVEMENTS)}), "
+                "or an ordered chain of achievements separated by commas (e.g. collect_wood,place_table).")
+        if len(set(names)) < len(names):
+            raise PTGMError(f"The Crafter task {task!r} names an achievement twice; each step of a chain is a "
+                            "different achievement.")
+        spec = CrafterTask(task, {}, max(ACHIEVEMENT_STEPS.get(name, 500) for name in names))
+    if start_inventory:
+        spec = replace(spec, start_inventory={**spec.start_inventory, **start_inventory})
+    unknown = [name for name in spec.chain if name not in ACHIEVEMENTS]
+    if unknown or not (spec.chain or spec.crafter_reward):
+        raise PTGMError(f"Unknown Crafter achievement(s) {unknown or [spec.achievement]}. Known: {', '.join(ACHIEVEMENTS)}.")
     unknown = set(spec.start_inventory) - set(ITEMS)
     if unknown:
         raise PTGMError(f"Unknown Crafter inventory item(s) {sorted(unknown)}. Known: {', '.join(ITEMS)}.")
@@ -137,9 +189,10 @@ class CrafterEnv(gym.Env):
     """Crafter with a symbolic observation; a task, or reward-free play when ``task=None``.
 
     Args:
-        task: a preset name, any achievement name, a :class:`CrafterTask`, or ``None``
+        task: a preset name, an achievement or chain of achievements, a :class:`CrafterTask`, or ``None``
             for task-agnostic play (reward 0, ends on death or after ``max_steps``).
         max_steps: step limit (truncation); defaults to the task's, or 10,000 for play.
+        start_inventory: items held at the start of each episode, on top of the task's own.
         render_mode: ``"rgb_array"`` for Crafter's own pixels from :meth:`render`.
         size: pixel size of rendered frames.
     """
@@ -152,8 +205,11 @@ class CrafterEnv(gym.Env):
         max_steps: int | None = None,
         render_mode: str | None = None,
         size: int = 64,
+        start_inventory: dict[str, int] | None = None,
     ):
-        self.task = None if task is None else resolve_task(task)
+        if task is None and start_inventory:
+            raise PTGMError("A starting inventory belongs to a task; task-agnostic play starts empty.")
+        self.task = None if task is None else resolve_task(task, start_inventory)
         self.max_steps = max_steps or (self.task.max_steps if self.task else 10_000)
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
@@ -162,6 +218,7 @@ class CrafterEnv(gym.Env):
         self.observation_space = observation_space()
         self.action_space = gym.spaces.Discrete(len(ACTIONS))
         self._steps = 0
+        self._chain_done = 0  # achievements of the task's chain unlocked so far this episode
 
     # -- Gymnasium API -------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -172,6 +229,7 @@ class CrafterEnv(gym.Env):
         self._game._episode = 0
         self._game.reset()
         self._steps = 0
+        self._chain_done = 0
         if self.task is not None:
             for item, amount in self.task.start_inventory.items():
                 self._game._player.inventory[item] = amount
@@ -179,15 +237,25 @@ class CrafterEnv(gym.Env):
 
     def step(self, action):
         before = dict(self._game._player.achievements)
-        self._game.step(int(action))
+        _, _, _, game_info = self._game.step(int(action))
         self._steps += 1
         player = self._game._player
         unlocked = {name for name, count in player.achievements.items() if count > before[name]}
-        success = self.task is not None and self.task.achievement in unlocked
-        reward = 1.0 if success else 0.0
+        reward, success = 0.0, False
+        if self.task is not None and self.task.crafter_reward:
+            reward = float(game_info["reward"])  # Crafter's own reward (its env computes it, we keep it)
+        elif self.task is not None:
+            chain = self.task.chain
+            if chain[self._chain_done] in unlocked:
+                self._chain_done += 1
+                reward = 1.0
+            success = self._chain_done == len(chain)
         terminated = success or player.health <= 0
         truncated = (not terminated) and self._steps >= self.max_steps
-        return self._observation(), reward, terminated, truncated, self._info(unlocked, success)
+        info = self._info(unlocked, success)
+        if terminated or truncated:  # every achievement the episode unlocked (Crafter's benchmark counts these)
+            info["episode_achievements"] = sorted(self._game._unlocked)
+        return self._observation(), reward, terminated, truncated, info
 
     def render(self):
         if self.render_mode != "rgb_array":
