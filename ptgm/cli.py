@@ -144,6 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"\nptgm {command}: interrupted; rerun the same command with --resume to continue.", file=sys.stderr)
         return 130
+    finally:
+        if "torch.distributed" in sys.modules:  # a stage run under torchrun
+            from ptgm.distributed import shutdown
+
+            shutdown()
     return 0
 
 

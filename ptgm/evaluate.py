@@ -33,7 +33,7 @@ def trained_config(config: EvaluateConfig) -> TrainConfig:
     """The run's own training settings (k, goal composition, low-level mode), with this command's overrides."""
     train_config = saved_run_config(TrainConfig(run_dir=config.run_dir, domain=config.domain, dataset=config.dataset,
                                                 goal_keys=config.goal_keys, task=config.task,
-                                                start_inventory=config.start_inventory,
+                                                start_inventory=config.start_inventory, device=config.device,
                                                 method=config.method, seed=config.seed))
     if config.k:
         train_config.k = config.k

@@ -97,6 +97,8 @@ class RunSettings:
 
     def __post_init__(self) -> None:
         check_ranges(self)  # every field of the concrete class is set by now; subclasses fill defaults after this
+        if hasattr(self, "device"):
+            check_device(self.device, getattr(self, "amp", False))
         if not self.run_dir:
             self.run_dir = f"runs/{self.domain}"
         if self.goal_keys is not None:
@@ -119,10 +121,10 @@ class GenerateConfig(StageSettings):
     """Settings of `ptgm generate`: task-agnostic play of the domain's scripted player, written to
     RUN_DIR/data as a Minari dataset. Shard i plays with seed SEED*100003+i."""
 
-    transitions: int | None = field(default=None, metadata={"range": AT_LEAST_1, 
+    transitions: int | None = field(default=None, metadata={"range": AT_LEAST_1,
         "help": "transitions (environment steps) to record in all (unset: the domain's, 1M Crafter, 150k Kitchen)"})
     max_episode_steps: int = field(default=1000, metadata={"range": AT_LEAST_1, "help": "step limit of one play episode"})
-    shard_transitions: int = field(default=10_000, metadata={"range": AT_LEAST_1, 
+    shard_transitions: int = field(default=10_000, metadata={"range": AT_LEAST_1,
         "help": "transitions per shard (unit of checkpointing and parallel work)"})
     workers: int = field(default=2, metadata={"range": AT_LEAST_1, "help": "parallel worker processes"})
 
@@ -145,12 +147,15 @@ class PretrainConfig(StageSettings):
         "help": "continuous actions: gaussian (one diagonal Gaussian) or mixture (of Gaussians; for multimodal play)"})
     mixture_components: int = field(default=5, metadata={"range": AT_LEAST_1, "help": "Gaussians in a mixture action head"})
     k_min: int = field(default=1, metadata={"range": AT_LEAST_1, "help": "shortest hindsight goal horizon (steps ahead)"})
-    k_max: int | None = field(default=None, metadata={"range": AT_LEAST_1, 
+    k_max: int | None = field(default=None, metadata={"range": AT_LEAST_1,
         "help": "longest hindsight goal horizon (steps ahead; unset: the domain's, Crafter 20, Kitchen 60)"})
+    device: str = field(default="auto", metadata={
+        "help": "where torch runs: auto (a GPU when there is one, else the CPU), cpu, cuda or cuda:N"})
+    amp: bool = field(default=False, metadata={"help": "GPU: mixed precision (float16 autocast with loss scaling)"})
     val_fraction: float = field(default=0.05, metadata={"range": FRACTION, "help": "fraction of episodes held out for validation"})
     eval_every: int = field(default=1000, metadata={"range": AT_LEAST_1, "help": "gradient steps between validation passes"})
     checkpoint_every: int = field(default=2000, metadata={"range": AT_LEAST_1, "help": "gradient steps between checkpoints"})
-    goal_trials: int = field(default=100, metadata={"range": AT_LEAST_1, 
+    goal_trials: int = field(default=100, metadata={"range": AT_LEAST_1,
         "help": "episodes of the goal-reaching test in the real environment"})
     goal_horizon: int = field(default=10, metadata={"range": AT_LEAST_1, "help": "data gap k between start state and goal in that test"})
 
@@ -167,7 +172,7 @@ class ClusterConfig(StageSettings):
     """Settings of `ptgm cluster`: K-means over the dataset's goal features; the N cluster goals (written to
     RUN_DIR/codebook) are the high-level action space."""
 
-    n_clusters: int | None = field(default=None, metadata={"range": AT_LEAST_1, 
+    n_clusters: int | None = field(default=None, metadata={"range": AT_LEAST_1,
         "help": "number of discrete goals N (unset: the domain's, Crafter 64, Kitchen 200)"})
     max_samples: int = field(default=200_000, metadata={"range": AT_LEAST_1, "help": "dataset states sampled for K-means"})
     n_init: int = field(default=3, metadata={"range": AT_LEAST_1, "help": "K-means restarts (best inertia kept)"})
@@ -186,12 +191,15 @@ class PriorConfig(StageSettings):
     steps: int = field(default=10_000, metadata={"range": AT_LEAST_1, "help": "gradient steps"})
     batch_size: int = field(default=512, metadata={"range": AT_LEAST_1, "help": "samples per gradient step"})
     learning_rate: float = field(default=3e-4, metadata={"range": POSITIVE, "help": "Adam learning rate"})
-    hidden: tuple[int, ...] = field(default=(256, 256), metadata={"range": AT_LEAST_1, 
+    hidden: tuple[int, ...] = field(default=(256, 256), metadata={"range": AT_LEAST_1,
         "help": "hidden widths (the high-level actor's, which starts as a copy of the prior)"})
-    k_min: int | None = field(default=None, metadata={"range": AT_LEAST_1, 
+    k_min: int | None = field(default=None, metadata={"range": AT_LEAST_1,
         "help": "shortest hindsight goal horizon (unset: the low-level policy's, which RUN_DIR/lowlevel records)"})
-    k_max: int | None = field(default=None, metadata={"range": AT_LEAST_1, 
+    k_max: int | None = field(default=None, metadata={"range": AT_LEAST_1,
         "help": "longest hindsight goal horizon (unset: the low-level policy's, which RUN_DIR/lowlevel records)"})
+    device: str = field(default="auto", metadata={
+        "help": "where torch runs: auto (a GPU when there is one, else the CPU), cpu, cuda or cuda:N"})
+    amp: bool = field(default=False, metadata={"help": "GPU: mixed precision (float16 autocast with loss scaling)"})
     val_fraction: float = field(default=0.05, metadata={"range": FRACTION, "help": "fraction of episodes held out"})
     eval_every: int = field(default=1000, metadata={"range": AT_LEAST_1, "help": "gradient steps between validation passes"})
     checkpoint_every: int = field(default=2000, metadata={"range": AT_LEAST_1, "help": "gradient steps between checkpoints"})
@@ -212,13 +220,16 @@ class SpirlConfig(StageSettings):
     steps: int = field(default=40_000, metadata={"range": AT_LEAST_1, "help": "gradient steps"})
     batch_size: int = field(default=128, metadata={"range": AT_LEAST_1, "help": "action windows per gradient step"})
     learning_rate: float = field(default=1e-3, metadata={"range": POSITIVE, "help": "Adam learning rate"})
-    horizon: int = field(default=DEFAULT_K, metadata={"range": AT_LEAST_1, 
+    horizon: int = field(default=DEFAULT_K, metadata={"range": AT_LEAST_1,
         "help": "H, actions per skill (environment steps per downstream step)"})
     latent_dim: int = field(default=10, metadata={"range": AT_LEAST_1, "help": "size of the skill latent z"})
     beta: float = field(default=5e-4, metadata={"range": AT_LEAST_0, "help": "β, weight of KL(q(z|a) ‖ N(0, I)) in the VAE loss"})
     hidden: tuple[int, ...] = field(default=(128, 128, 128), metadata={"range": AT_LEAST_1, "help": "encoder and decoder hidden widths"})
-    prior_hidden: tuple[int, ...] = field(default=(256, 256), metadata={"range": AT_LEAST_1, 
+    prior_hidden: tuple[int, ...] = field(default=(256, 256), metadata={"range": AT_LEAST_1,
         "help": "skill prior hidden widths (the downstream SAC actor's, which starts as a copy of the prior)"})
+    device: str = field(default="auto", metadata={
+        "help": "where torch runs: auto (a GPU when there is one, else the CPU), cpu, cuda or cuda:N"})
+    amp: bool = field(default=False, metadata={"help": "GPU: mixed precision (float16 autocast with loss scaling)"})
     val_fraction: float = field(default=0.05, metadata={"range": FRACTION, "help": "fraction of episodes held out"})
     eval_every: int = field(default=1000, metadata={"range": AT_LEAST_1, "help": "gradient steps between validation passes"})
     checkpoint_every: int = field(default=5000, metadata={"range": AT_LEAST_1, "help": "gradient steps between checkpoints"})
@@ -249,33 +260,35 @@ class TrainConfig(StageSettings):
     init_from_prior: bool = field(default=True, metadata={"help": "start the high-level policy equal to the prior"})
     n_envs: int = field(default=4, metadata={"range": AT_LEAST_1, "help": "parallel environments"})
     subproc: bool = field(default=False, metadata={"help": "step environments in subprocesses"})
-    learning_rate: float = field(default=3e-4, metadata={"range": POSITIVE, 
+    learning_rate: float = field(default=3e-4, metadata={"range": POSITIVE,
         "help": "learning rate (PPO; actor, critics and α of SAC, ptgm-sac and spirl)"})
     anneal_lr: bool = field(default=False, metadata={
         "help": "decay the learning rate linearly to 0 over the env-step budget (CleanRL's PPO default)"})
     normalize_advantage: bool = field(default=True, metadata={
         "help": "PPO: standardise the advantages of each minibatch (SB3's default)"})
-    n_steps: int | None = field(default=None, metadata={"range": AT_LEAST_1, 
+    n_steps: int | None = field(default=None, metadata={"range": AT_LEAST_1,
         "help": "PPO rollout length per env (unset: the method's, 64 high-level steps, 256 flat)"})
     batch_size: int = field(default=64, metadata={"range": AT_LEAST_1, "help": "PPO minibatch size"})
     n_epochs: int = field(default=4, metadata={"range": AT_LEAST_1, "help": "PPO epochs per rollout"})
-    gamma: float | None = field(default=None, metadata={"range": UNIT, 
+    gamma: float | None = field(default=None, metadata={"range": UNIT,
         "help": "discount per learner step (unset: the domain's high-level discount for methods that act every "
                 "k or H steps, Crafter 0.95, Kitchen 0.99; 0.99 for flat methods)"})
     ent_coef: float = field(default=0.01, metadata={"range": AT_LEAST_0, "help": "PPO entropy bonus"})
-    target_kl: float | None = field(default=None, metadata={"range": AT_LEAST_0, 
+    target_kl: float | None = field(default=None, metadata={"range": AT_LEAST_0,
         "help": "PPO: end a rollout's epochs early once the approximate KL to the rollout's policy passes this "
                 "(0: never; unset: the domain's for the PTGM methods, Kitchen 0.02, Crafter 0; 0 for the others)"})
-    target_divergence: float = field(default=TARGET_DIVERGENCE, metadata={"range": AT_LEAST_0, 
+    target_divergence: float = field(default=TARGET_DIVERGENCE, metadata={"range": AT_LEAST_0,
         "help": "ptgm-sac and spirl: the KL(policy ‖ prior) in nats that their auto-tuned α steers towards"})
     bc_steps: int = field(default=5000, metadata={"range": AT_LEAST_0, "help": "bc-ppo: behaviour-cloning gradient steps before PPO"})
-    sac_learning_starts: int = field(default=5000, metadata={"range": AT_LEAST_0, 
+    sac_learning_starts: int = field(default=5000, metadata={"range": AT_LEAST_0,
         "help": "SAC: environment steps of random actions before learning"})
-    hidden: tuple[int, ...] | None = field(default=None, metadata={"range": AT_LEAST_1, 
+    hidden: tuple[int, ...] | None = field(default=None, metadata={"range": AT_LEAST_1,
         "help": "actor/critic hidden widths (unset: the prior's for ptgm, whose actor starts as a copy of it; "
                 "256 256 for flat baselines)"})
     eval_episodes: int = field(default=50, metadata={"range": AT_LEAST_1, "help": "episodes of the final evaluation"})
     checkpoint_every: int = field(default=25_000, metadata={"range": AT_LEAST_1, "help": "environment steps between checkpoints"})
+    device: str = field(default="auto", metadata={
+        "help": "where torch runs: auto (a GPU when there is one, else the CPU), cpu, cuda or cuda:N"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -315,9 +328,9 @@ class EvaluateConfig(RunSettings):
         "help": "the starting inventory the policy was trained with (`ptgm train --start-inventory`)"})
     method: str = field(default="ptgm", metadata={"help": "method of the trained run", "choices": "methods"})
     seed: int = field(default=0, metadata={"range": AT_LEAST_0, "help": "training seed of the run to evaluate"})
-    seeds: tuple[int, ...] = field(default=(), metadata={"range": AT_LEAST_0, 
+    seeds: tuple[int, ...] = field(default=(), metadata={"range": AT_LEAST_0,
         "help": "several training seeds, evaluated in turn and summarised as mean ± std (replaces --seed)"})
-    k: int | None = field(default=None, metadata={"range": AT_LEAST_1, 
+    k: int | None = field(default=None, metadata={"range": AT_LEAST_1,
         "help": "environment steps per high-level step (unset: as the run was trained)"})
     low_level: str | None = field(default=None, metadata={
         "help": "how the low-level policy acts: deterministic (its mean or most likely action) | stochastic "
@@ -331,8 +344,10 @@ class EvaluateConfig(RunSettings):
     video: str | None = field(default=None, metadata={
         "help": "also record VIDEO_EPISODES episodes to this .mp4 or .gif, the goal in force shown on each frame"})
     video_episodes: int = field(default=1, metadata={"range": AT_LEAST_1, "help": "episodes recorded to --video"})
-    video_max_steps: int | None = field(default=None, metadata={"range": AT_LEAST_1, 
+    video_max_steps: int | None = field(default=None, metadata={"range": AT_LEAST_1,
         "help": "end each recorded episode after this many steps (unset: when the task ends it)"})
+    device: str = field(default="auto", metadata={
+        "help": "where torch runs: auto (a GPU when there is one, else the CPU), cpu, cuda or cuda:N"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -389,19 +404,19 @@ class BenchConfig(RunSettings):
                                                       "aliases": ("--steps",)})
     transitions: int | None = field(default=None, metadata={"range": AT_LEAST_1, "help": "play dataset size (unset: the domain's)"})
     pretrain_steps: int = field(default=30_000, metadata={"range": AT_LEAST_1, "help": "low-level policy gradient steps"})
-    n_clusters: int | None = field(default=None, metadata={"range": AT_LEAST_1, 
+    n_clusters: int | None = field(default=None, metadata={"range": AT_LEAST_1,
         "help": "number of cluster goals (unset: the domain's, Crafter 64, Kitchen 200)"})
     prior_steps: int = field(default=15_000, metadata={"range": AT_LEAST_1, "help": "goal prior gradient steps"})
     k: int = field(default=DEFAULT_K, metadata={"range": AT_LEAST_1, "help": "environment steps per high-level step (the interval ablation)"})
-    gamma: float | None = field(default=None, metadata={"range": UNIT, 
+    gamma: float | None = field(default=None, metadata={"range": UNIT,
         "help": "discount of every run (unset: each method's own, as in `ptgm train`)"})
     anneal_lr: bool = field(default=False, metadata={
         "help": "every run decays its learning rate linearly to 0 over the budget (`ptgm train --anneal-lr`)"})
-    ent_coef: float = field(default=0.01, metadata={"range": AT_LEAST_0, 
+    ent_coef: float = field(default=0.01, metadata={"range": AT_LEAST_0,
         "help": "PPO entropy bonus of every PPO-based run (`ptgm train --ent-coef`; SAC tunes its own)"})
     normalize_advantage: bool = field(default=True, metadata={
         "help": "every PPO-based run standardises its minibatch advantages (`ptgm train --no-normalize-advantage`)"})
-    kl_coef: float = field(default=0.01, metadata={"range": AT_LEAST_0, 
+    kl_coef: float = field(default=0.01, metadata={"range": AT_LEAST_0,
         "help": "α, the weight of KL(prior ‖ policy) in PTGM's reward, of every ptgm run (`ptgm train --kl-coef`)"})
     share_from: str | None = field(default=None, metadata={
         "help": "another run directory whose finished play data and low-level policy this one links to (and its "
@@ -410,7 +425,7 @@ class BenchConfig(RunSettings):
     eval_episodes: int = field(default=100, metadata={"range": AT_LEAST_1, "help": "final evaluation episodes per run"})
     parallel: int = field(default=2, metadata={"range": AT_LEAST_1, "help": "RL runs at a time (one per core)"})
     window: int = field(default=20, metadata={"range": AT_LEAST_1, "help": "training episodes in the rolling score of the curves"})
-    threshold: float | None = field(default=None, metadata={"range": ANY_NUMBER, 
+    threshold: float | None = field(default=None, metadata={"range": ANY_NUMBER,
         "help": "score counted as solved for 'env steps to threshold' (unset: the domain's, 0.9 success in "
                 "Crafter, 3 subtasks in Kitchen)"})
     reference: str | None = field(default=None, metadata={
@@ -419,6 +434,8 @@ class BenchConfig(RunSettings):
     out: str | None = field(default=None, metadata={"help": "results folder (unset: results/DOMAIN)"})
     summarize_only: bool = field(default=False, metadata={
         "help": "start no run: write the results of the runs finished so far (e.g. while a benchmark runs)"})
+    device: str = field(default="auto", metadata={
+        "help": "where torch runs: auto (a GPU when there is one, else the CPU), cpu, cuda or cuda:N"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -517,6 +534,21 @@ def settings_from_dict(cls: type, values: dict):
 
 
 # -- checks shared by the settings above --------------------------------------------------------------------
+def check_device(name: str, amp: bool = False) -> None:
+    """A clear error for a device that is not ``auto``, ``cpu``, ``cuda`` or ``cuda:N``, a GPU that is not there,
+    or mixed precision (``amp``) off a GPU (PyTorch is imported only to look for one)."""
+    import re
+
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", name):
+        raise PTGMError(f"Unknown --device {name!r}; give auto, cpu, cuda or cuda:N.")
+    if name.startswith("cuda") or amp:
+        from ptgm.distributed import resolve_device
+
+        if resolve_device(name).type != "cuda" and amp:
+            raise PTGMError(f"--amp (mixed precision) needs a GPU; --device {name} runs on the CPU here. Leave --amp "
+                            "off.")
+
+
 def check_action_head(action_head: str, components: int) -> None:
     """Raise a clear error for an unknown action head or a mixture without components."""
     if action_head not in ACTION_HEADS:

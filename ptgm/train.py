@@ -241,7 +241,7 @@ def saved_run_config(config: TrainConfig) -> TrainConfig:
         return config
     saved = json.loads(path.read_text())
     saved.setdefault("compose_goals", False)  # runs from before goal composition trained without it
-    saved.update(run_dir=config.run_dir, seed=config.seed, resume=False, force=False)
+    saved.update(run_dir=config.run_dir, seed=config.seed, resume=False, force=False, device=config.device)
     return settings_from_dict(TrainConfig, saved)
 
 

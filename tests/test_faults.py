@@ -138,6 +138,12 @@ def test_setting_out_of_range(command, name, value, tmp_path, capsys, nothing_ru
     ("bench --reference sac", "not among the benchmarked methods"),
     ("train --domain minari", "needs --dataset"),
     ("generate --dataset somewhere", "records new play"),
+    ("pretrain --device tpu", "Unknown --device 'tpu'"),
+    ("prior --amp --device cpu", "--amp (mixed precision) needs a GPU"),
+    *([] if torch.cuda.is_available() else [("train --device cuda:0", "asks for a GPU this machine does not have")]),
+    ("train --task collect_wood --start-inventory gold=1", "Unknown Crafter item 'gold'"),
+    ("train --domain kitchen --start-inventory wood=1", "no inventory"),
+    ("bench --tasks crafter collect_wood", "scored differently"),
 ])
 def test_bad_name_or_combination(line, needle, tmp_path, capsys):
     code, err = ptgm(capsys, line, tmp_path / "run")

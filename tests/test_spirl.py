@@ -210,7 +210,7 @@ def test_clear_errors_for_missing_skills_other_data_and_discrete_actions(kitchen
     torch.save(dict(ckpt, fingerprint="0" * 24), run / "spirl" / "skills.pt")
     with pytest.raises(PTGMError, match="trained on dataset 0{24}.*--force"):
         train(TrainConfig(run_dir=str(run), domain="kitchen", method="spirl", env_steps=100))
-    with pytest.raises(PTGMError, match="continuous (\(Box\) )?actions"):
+    with pytest.raises(PTGMError, match=r"continuous (\(Box\) )?actions"):
         train(TrainConfig(run_dir=str(tmp_path / "crafter"), domain="crafter", method="spirl", env_steps=100))
     with pytest.raises(PTGMError, match="continuous actions"):
         train_spirl(SpirlConfig(run_dir=str(tmp_path / "crafter"), domain="crafter"))

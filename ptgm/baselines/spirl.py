@@ -25,6 +25,7 @@ which distorts the skills away from the origin).
 
 from __future__ import annotations
 
+import copy
 import logging
 from pathlib import Path
 
@@ -36,13 +37,14 @@ from stable_baselines3.common.utils import polyak_update
 from torch import nn
 from torch.distributions import Normal, kl_divergence
 
+from ptgm import distributed
 from ptgm.data.dataset import TrajectoryData
 from ptgm.data.generate import load_run_dataset
 from ptgm.domains import domain_of, get_domain
 from ptgm.nets import SavableModule, ScaledInput, mlp, observation_scale
 from ptgm.settings import TARGET_DIVERGENCE, SpirlConfig
 from ptgm.training import fit
-from ptgm.utils import PTGMError, dataset_inputs, mark_stage_done, prepare_stage, seed_everything, stage_done
+from ptgm.utils import PTGMError, dataset_inputs, mark_stage_done, seed_everything, stage_done
 
 logger = logging.getLogger(__name__)
 
@@ -155,11 +157,13 @@ def train_spirl(config: SpirlConfig) -> dict:
     env = domain.make_env(None)
     action_space = check_continuous(env, domain.name)
     out = Path(config.run_dir) / "spirl"
-    previous = prepare_stage(out, config, config.force, config.resume, "spirl",
-                             dataset_inputs(config))
+    device = distributed.resolve_device(config.device)
+    distributed.setup(device)
+    previous = distributed.prepare_stage_once(out, config, "spirl", dataset_inputs(config))
     if previous is not None:
         return previous
     seed_everything(config.seed)
+    batch = distributed.share_of(config.batch_size)
     data = load_run_dataset(config.run_dir, config.dataset or None, domain.dataset_observation_key)
     data.check_observation_size(env.observation_space.shape[0], f"the {domain.name} environment")
     if data.actions.shape[1:] != action_space.shape:
@@ -172,18 +176,19 @@ def train_spirl(config: SpirlConfig) -> dict:
         raise PTGMError(f"No window of {config.horizon} actions fits inside the dataset's "
                         f"{'training' if len(train_starts) == 0 else 'held-out'} episodes; record longer episodes "
                         "or lower --horizon.")
-    observations = torch.from_numpy(data.observations)
+    observations = torch.from_numpy(data.observations).to(device)
+    own_starts = distributed.rank_rows(train_starts)
     rng = np.random.default_rng(config.seed)
     val_pick = rng.choice(val_starts, size=min(len(val_starts), 5000), replace=False)
     val_obs = observations[val_pick]
-    val_actions = torch.from_numpy(action_windows(data, val_pick, config.horizon))
+    val_actions = torch.from_numpy(action_windows(data, val_pick, config.horizon)).to(device)
 
     model = SkillModel(observation_scale(env.observation_space), action_space.shape[0], config.horizon,
                        config.latent_dim, config.hidden, config.prior_hidden)
 
     def batch_loss(rng: np.random.Generator) -> torch.Tensor:
-        rows = rng.choice(train_starts, size=config.batch_size)
-        actions = torch.from_numpy(action_windows(data, rows, config.horizon))
+        rows = rng.choice(own_starts, size=batch)
+        actions = torch.from_numpy(action_windows(data, rows, config.horizon)).to(device)
         return model.losses(observations[rows], actions, config.beta)["loss"]
 
     def validate() -> dict[str, float]:
@@ -199,13 +204,17 @@ def train_spirl(config: SpirlConfig) -> dict:
 
     metrics = fit(model, batch_loss, validate, out=out, steps=config.steps, learning_rate=config.learning_rate,
                   rng=rng, eval_every=config.eval_every, checkpoint_every=config.checkpoint_every,
-                  resume=config.resume, name="spirl", batch_size=config.batch_size)
+                  resume=config.resume, name="spirl", batch_size=config.batch_size, device=device, amp=config.amp)
+    if not distributed.is_main():  # rank 0 writes the skills; the others wait for it, then leave together
+        distributed.barrier()
+        return metrics
     model.save(out / "skills.pt", fingerprint=data.fingerprint, domain=domain.name)
     # Predicting every action as the dataset mean: the MSE a useless decoder gets.
     mean_action_mse = float(val_actions.var(dim=(0, 1), unbiased=False).mean())
     summary = {**metrics, "mean_action_mse": mean_action_mse, "train_windows": int(len(train_starts)),
                "val_windows": int(len(val_starts)), "fingerprint": data.fingerprint}
     mark_stage_done(out, config, summary)
+    distributed.barrier()
     logger.info(f"[spirl] held-out reconstruction MSE {metrics['val_recon_mse']:.4f} (predicting the mean action: "
           f"{mean_action_mse:.4f}); prior KL(q ‖ p) {metrics['val_prior_kl']:.2f} nats")
     return summary
@@ -329,7 +338,8 @@ class SpirlSAC(SAC):
         space = self.action_space
         if space.shape != (self.skills.latent_dim,) or not (np.all(space.low == -1) and np.all(space.high == 1)):
             raise PTGMError(f"SpirlSAC acts in SkillEnv's Box(-1, 1, ({self.skills.latent_dim},)); got {space}.")
-        self.skills.eval().requires_grad_(False).to(self.device)
+        # A copy on the learner's device: the skill environments decode with the original on the CPU.
+        self.skills = copy.deepcopy(self.skills).eval().requires_grad_(False).to(self.device)
 
     def _excluded_save_params(self) -> list[str]:
         return super()._excluded_save_params() + ["skills"]

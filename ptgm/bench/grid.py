@@ -139,7 +139,7 @@ def _train_config(config: BenchConfig, task: str, method: str, seed: int) -> Tra
                        goal_keys=config.goal_keys, task=task, start_inventory=config.start_inventory, method=method,
                        seed=seed, env_steps=config.env_steps, k=config.k, gamma=config.gamma, anneal_lr=config.anneal_lr,
                        ent_coef=config.ent_coef, kl_coef=config.kl_coef, normalize_advantage=config.normalize_advantage,
-                       eval_episodes=config.eval_episodes, resume=True)
+                       eval_episodes=config.eval_episodes, device=config.device, resume=True)
 
 
 def _run_started(config: BenchConfig, task: str, method: str, seed: int) -> bool:

@@ -37,12 +37,13 @@ def read_record(out: Path) -> dict:
 
 #: Training settings that name where a run lives or how it was launched, not what it learned (``subproc``
 #: steps the same environments in other processes, e.g. to finish a run sooner on cores freed by others).
-_LAUNCH_SETTINGS = ("run_dir", "resume", "force", "subproc")
+_LAUNCH_SETTINGS = ("run_dir", "resume", "force", "subproc", "device")
 
 
 #: Benchmark settings a recorded run must share with the benchmark now to count in it.
 _RECORD_SETTINGS = ("domain", "env_steps", "k", "gamma", "anneal_lr", "ent_coef", "kl_coef", "normalize_advantage",
-                    "eval_episodes", "n_clusters", "transitions", "pretrain_steps", "prior_steps", "share_from")
+                    "eval_episodes", "n_clusters", "transitions", "pretrain_steps", "prior_steps", "share_from",
+                    "start_inventory")
 
 
 def _other_settings(config: BenchConfig, record: dict) -> dict:
@@ -51,7 +52,8 @@ def _other_settings(config: BenchConfig, record: dict) -> dict:
     A record made before a setting existed ran with that setting's default (``recorded_settings``), so the
     defaults of settings added later must not change; ``test_bench`` pins them.
     """
-    recorded = recorded_settings(record["config"], config)
+    recorded = {key: tuple(value) if isinstance(value, list) else value  # JSON keeps tuples as lists
+                for key, value in recorded_settings(record["config"], config).items()}
     return {key: recorded.get(key) for key in _RECORD_SETTINGS if recorded.get(key) != getattr(config, key)}
 
 

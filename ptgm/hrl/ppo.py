@@ -9,6 +9,8 @@ reward (a constant for the PPO update), as in the authors' Minecraft code.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -38,6 +40,10 @@ class PriorKLReward(BaseCallback):
         self.prior = prior.eval().requires_grad_(False)
         self.alpha = alpha
         self._kls: list[float] = []
+
+    def _on_training_start(self) -> None:
+        if next(self.prior.parameters()).device != self.model.device:  # a copy where the learner is (a GPU)
+            self.prior = copy.deepcopy(self.prior).to(self.model.device)
 
     def _on_step(self) -> bool:
         obs = self.locals["obs_tensor"]

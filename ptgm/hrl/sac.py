@@ -130,7 +130,8 @@ class GoalSAC(OffPolicyAlgorithm):
             if self.prior.n_goals != self.action_space.n:
                 raise ValueError(f"the prior predicts {self.prior.n_goals} goals but the action space has "
                                  f"{self.action_space.n}")
-            self.prior.eval().requires_grad_(False).to(self.device)
+            # A copy on the learner's device: the pieces the environments use stay where they are.
+            self.prior = copy.deepcopy(self.prior).eval().requires_grad_(False).to(self.device)
 
     def _excluded_save_params(self) -> list[str]:
         return super()._excluded_save_params() + ["prior"]

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ptgm import distributed
 from ptgm.data.generate import load_run_dataset
 from ptgm.data.relabel import hindsight_goal_rows
 from ptgm.domains import domain_of
@@ -18,7 +19,6 @@ from ptgm.training import fit
 from ptgm.utils import (
     dataset_inputs,
     mark_stage_done,
-    prepare_stage,
     seed_everything,
 )
 
@@ -26,21 +26,26 @@ logger = logging.getLogger(__name__)
 
 
 def pretrain(config: PretrainConfig) -> dict:
+    """Train the low-level policy in ``RUN_DIR/lowlevel`` (reused when finished; under torchrun, split over the
+    processes, see :mod:`ptgm.distributed`)."""
     out = Path(config.run_dir) / "lowlevel"
-    previous = prepare_stage(out, config, config.force, config.resume, "pretrain",
-                             dataset_inputs(config))
+    device = distributed.resolve_device(config.device)
+    distributed.setup(device)
+    previous = distributed.prepare_stage_once(out, config, "pretrain", dataset_inputs(config))
     if previous is not None:
         return previous
     seed_everything(config.seed)
+    batch = distributed.share_of(config.batch_size)
     domain = domain_of(config)
     data = load_run_dataset(config.run_dir, config.dataset or None, domain.dataset_observation_key)
     env = domain.make_env(None)
     data.check_observation_size(env.observation_space.shape[0], f"the {domain.name} environment")
-    goals = torch.from_numpy(domain.goal_features(data.observations))
-    observations = torch.from_numpy(data.observations)
-    actions = torch.from_numpy(data.actions)
+    goals = torch.from_numpy(domain.goal_features(data.observations)).to(device)
+    observations = torch.from_numpy(data.observations).to(device)
+    actions = torch.from_numpy(data.actions).to(device)
     train_eps, val_eps = data.split_episodes(config.val_fraction, config.seed)
     train_rows, val_rows = data.action_rows(train_eps), data.action_rows(val_eps)
+    own_rows = distributed.rank_rows(train_rows)
     rng = np.random.default_rng(config.seed)
     # One fixed validation batch, relabeled once, so validation numbers are comparable over time.
     val_pick = rng.choice(val_rows, size=min(len(val_rows), 20_000), replace=False)
@@ -51,7 +56,7 @@ def pretrain(config: PretrainConfig) -> dict:
     metric_name = "val_action_accuracy" if policy.discrete else "val_action_mse"
 
     def batch_loss(rng: np.random.Generator) -> torch.Tensor:
-        rows = rng.choice(train_rows, size=config.batch_size)
+        rows = rng.choice(own_rows, size=batch)
         goal_rows = hindsight_goal_rows(rows, data.episode_end, rng, config.k_min, config.k_max)
         return -policy.log_prob(observations[rows], goals[goal_rows], actions[rows]).mean()
 
@@ -67,7 +72,10 @@ def pretrain(config: PretrainConfig) -> dict:
 
     metrics = fit(policy, batch_loss, validate, out=out, steps=config.steps, learning_rate=config.learning_rate,
                   rng=rng, eval_every=config.eval_every, checkpoint_every=config.checkpoint_every,
-                  resume=config.resume, name="pretrain", batch_size=config.batch_size)
+                  resume=config.resume, name="pretrain", batch_size=config.batch_size, device=device, amp=config.amp)
+    if not distributed.is_main():  # rank 0 tests and writes the policy; the others wait for it, then leave together
+        distributed.barrier()
+        return metrics
     policy.save(out / "policy.pt", fingerprint=data.fingerprint, domain=domain.name,
                 k_min=config.k_min, k_max=config.k_max)
 
@@ -76,6 +84,7 @@ def pretrain(config: PretrainConfig) -> dict:
     summary = {**metrics, "train_transitions": int(len(train_rows)), "val_transitions": int(len(val_rows)),
                "goal_reaching": reach}
     mark_stage_done(out, config, summary)
+    distributed.barrier()
     logger.info(f"[pretrain] held-out {metric_name} {metrics[metric_name]:.3f}; goal reached {reach['success_rate']:.2f} "
           f"with the true goal vs {reach['control_success_rate']:.2f} with a shuffled goal "
           f"({reach['trials']} trials)")

@@ -168,7 +168,7 @@ class Method:
         if isinstance(path, (str, Path)) and not Path(path).exists():
             raise PTGMError(f"No trained {self.name} learner at {path}. Train it with `ptgm train --method {self.name}`.")
         try:
-            return self.model_class().load(path, env=env, device="cpu", **self.frozen_objects(pieces))
+            return self.model_class().load(path, env=env, device=learner_device(config), **self.frozen_objects(pieces))
         except PTGMError:
             raise
         except Exception as exc:  # SB3 raises many kinds for a truncated or foreign zip
@@ -219,8 +219,15 @@ class _SubprocEnvFn:
 
 def sb3_common_kwargs(config: TrainConfig, tensorboard_log: str | None) -> dict:
     """The settings every Stable-Baselines3 learner of `ptgm train` shares."""
-    return dict(learning_rate=config.learning_rate, gamma=config.gamma, seed=config.seed, verbose=0, device="cpu",
-                tensorboard_log=tensorboard_log)
+    return dict(learning_rate=config.learning_rate, gamma=config.gamma, seed=config.seed, verbose=0,
+                device=learner_device(config), tensorboard_log=tensorboard_log)
+
+
+def learner_device(config: TrainConfig) -> str:
+    """The torch device of the learner (``config.device``; ``auto``: a GPU when there is one)."""
+    from ptgm.distributed import resolve_device
+
+    return str(resolve_device(getattr(config, "device", "auto")))
 
 
 def ppo_kwargs(config: TrainConfig, hidden: list[int], tensorboard_log: str | None) -> dict:

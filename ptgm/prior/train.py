@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ptgm import distributed
 from ptgm.clustering.codebook import Codebook
 from ptgm.data.dataset import TrajectoryData
 from ptgm.data.generate import load_run_dataset
@@ -22,7 +23,6 @@ from ptgm.training import fit
 from ptgm.utils import (
     dataset_inputs,
     mark_stage_done,
-    prepare_stage,
     seed_everything,
     stage_done,
     stage_inputs,
@@ -52,11 +52,14 @@ def train_prior(config: PriorConfig) -> dict:
         config = dataclasses.replace(config, k_min=config.k_min or k_min, k_max=config.k_max or k_max)
     check_horizon(config.k_min, config.k_max)
     out = Path(config.run_dir) / "prior"
+    device = distributed.resolve_device(config.device)
+    distributed.setup(device)
     inputs = {**dataset_inputs(config), **stage_inputs(config.run_dir, "codebook")}
-    previous = prepare_stage(out, config, config.force, config.resume, "prior", inputs)
+    previous = distributed.prepare_stage_once(out, config, "prior", inputs)
     if previous is not None:
         return previous
     seed_everything(config.seed)
+    batch = distributed.share_of(config.batch_size)
     domain = domain_of(config)
     data = load_run_dataset(config.run_dir, config.dataset or None, domain.dataset_observation_key)
     env = domain.make_env(None)
@@ -64,18 +67,20 @@ def train_prior(config: PriorConfig) -> dict:
     codebook = Codebook.load(Path(config.run_dir) / "codebook" / "codebook.npz")
     codebook.check_matches(data.fingerprint, "the prior's training data")
     row_clusters = codebook.assign(domain.goal_features(data.observations))
-    observations = torch.from_numpy(data.observations)
+    observations = torch.from_numpy(data.observations).to(device)
     train_eps, val_eps = data.split_episodes(config.val_fraction, config.seed)
     train_rows, val_rows = data.action_rows(train_eps), data.action_rows(val_eps)
+    own_rows = distributed.rank_rows(train_rows)
     rng = np.random.default_rng(config.seed)
     val_pick = rng.choice(val_rows, size=min(len(val_rows), 20_000), replace=False)
     val_labels = torch.from_numpy(prior_labels(data, row_clusters, val_pick, rng, config.k_min, config.k_max))
+    val_labels = val_labels.to(device)
 
     prior = GoalPrior(observation_scale(env.observation_space), codebook.n_goals, config.hidden)
 
     def batch_loss(rng: np.random.Generator) -> torch.Tensor:
-        rows = rng.choice(train_rows, size=config.batch_size)
-        labels = torch.from_numpy(prior_labels(data, row_clusters, rows, rng, config.k_min, config.k_max))
+        rows = rng.choice(own_rows, size=batch)
+        labels = torch.from_numpy(prior_labels(data, row_clusters, rows, rng, config.k_min, config.k_max)).to(device)
         return F.cross_entropy(prior(observations[rows]), labels)
 
     def validate() -> dict[str, float]:
@@ -87,7 +92,10 @@ def train_prior(config: PriorConfig) -> dict:
 
     metrics = fit(prior, batch_loss, validate, out=out, steps=config.steps, learning_rate=config.learning_rate,
                   rng=rng, eval_every=config.eval_every, checkpoint_every=config.checkpoint_every,
-                  resume=config.resume, name="prior", batch_size=config.batch_size)
+                  resume=config.resume, name="prior", batch_size=config.batch_size, device=device, amp=config.amp)
+    if not distributed.is_main():  # rank 0 writes the prior; the others wait for it, then leave together
+        distributed.barrier()
+        return metrics
     # How much better than always guessing the most frequent cluster.
     majority = (val_labels == torch.bincount(val_labels).argmax()).float().mean().item()
     prior.save(out / "prior.pt", fingerprint=data.fingerprint, domain=domain.name,
@@ -95,6 +103,7 @@ def train_prior(config: PriorConfig) -> dict:
     summary = {**metrics, "majority_class_accuracy": majority, "n_goals": codebook.n_goals,
                "codebook_fingerprint": codebook.fingerprint}
     mark_stage_done(out, config, summary)
+    distributed.barrier()
     logger.info(f"[prior] held-out accuracy {metrics['val_accuracy']:.3f} (top-5 {metrics['val_top5_accuracy']:.3f}; "
           f"majority-class baseline {majority:.3f})")
     return summary
