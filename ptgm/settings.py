@@ -127,6 +127,9 @@ class GenerateConfig(StageSettings):
     shard_transitions: int = field(default=10_000, metadata={"range": AT_LEAST_1,
         "help": "transitions per shard (unit of checkpointing and parallel work)"})
     workers: int = field(default=2, metadata={"range": AT_LEAST_1, "help": "parallel worker processes"})
+    ray_address: str | None = field(default=None, metadata={
+        "help": "play the shards as tasks on the Ray cluster at this address (HOST:PORT, ray://HOST:PORT or auto; "
+                "needs ptgm[ray]); unset: worker processes on this machine"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -424,6 +427,12 @@ class BenchConfig(RunSettings):
                 "without pre-training again"})
     eval_episodes: int = field(default=100, metadata={"range": AT_LEAST_1, "help": "final evaluation episodes per run"})
     parallel: int = field(default=2, metadata={"range": AT_LEAST_1, "help": "RL runs at a time (one per core)"})
+    ray_address: str | None = field(default=None, metadata={
+        "help": "run every (task, method, seed) as a task on the Ray cluster at this address (HOST:PORT, "
+                "ray://HOST:PORT or auto; needs ptgm[ray]; RUN_DIR on a filesystem every node sees) instead of "
+                "--parallel worker processes here"})
+    run_cpus: float = field(default=1.0, metadata={"range": POSITIVE, "help": "--ray-address: CPUs each run asks for"})
+    run_gpus: float = field(default=0.0, metadata={"range": AT_LEAST_0, "help": "--ray-address: GPUs each run asks for"})
     window: int = field(default=20, metadata={"range": AT_LEAST_1, "help": "training episodes in the rolling score of the curves"})
     threshold: float | None = field(default=None, metadata={"range": ANY_NUMBER,
         "help": "score counted as solved for 'env steps to threshold' (unset: the domain's, 0.9 success in "

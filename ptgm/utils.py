@@ -241,7 +241,7 @@ def mark_stage_done(directory: Path, config: Any, summary: dict) -> None:
 
 
 #: Settings that say how to run a stage, not what it computes: a finished stage is the same stage without them.
-RUN_CONTROL = ("run_dir", "force", "resume", "device")
+RUN_CONTROL = ("run_dir", "force", "resume", "device", "workers", "ray_address")
 
 
 def clear_stage(directory: Path) -> None:

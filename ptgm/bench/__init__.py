@@ -55,6 +55,10 @@ __all__ = ["RECORD_SCHEMA", "BenchConfig", "area_under_curve", "bench", "mean_st
 
 def bench(config: BenchConfig) -> dict:
     domain = domain_of(config)
+    if config.ray_address and not config.summarize_only:  # before hours of pre-training, not after
+        from ptgm import raycluster
+
+        raycluster.connect(config.ray_address)
     # Finished runs the results folder records and the run directory lacks are not trained again.
     selection = [(task, method, seed) for seed in range(config.seeds) for task in config.tasks
                  for method in config.methods]

@@ -119,6 +119,8 @@ def run_grid(config: BenchConfig, jobs: list[tuple[str, str, int]]) -> list[tupl
         return failed
     for job in jobs:
         _log_path(config, *job).parent.mkdir(parents=True, exist_ok=True)
+    if config.ray_address:
+        return _run_on_ray(config, jobs)
     # One task per worker: each run gets a fresh process; an interrupted bench terminates its runs (they resume).
     with worker_pool(config.parallel, max_tasks_per_child=1) as pool, \
             progress(total=len(jobs), desc="bench runs", unit="run") as bar:
@@ -130,6 +132,25 @@ def run_grid(config: BenchConfig, jobs: list[tuple[str, str, int]]) -> list[tupl
             if future.result() != 0:
                 failed.append(job)
                 logger.warning(f"[bench] {'/'.join(map(str, job))} failed; see {_log_path(config, *job)}")
+    return failed
+
+
+def _run_on_ray(config: BenchConfig, jobs: list[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
+    """Every job as a Ray task with ``config.run_cpus`` / ``run_gpus``; returns the jobs that failed (a run whose
+    node was lost is retried by Ray and resumes from its checkpoint; one that fails for good counts as failed)."""
+    from ptgm import raycluster
+
+    raycluster.connect(config.ray_address)
+    tasks = {raycluster.submit(run_logged, (_train_config(config, *job), str(_log_path(config, *job))),
+                               num_cpus=config.run_cpus, num_gpus=config.run_gpus): job for job in jobs}
+    failed = []
+    with progress(total=len(jobs), desc="bench runs", unit="run") as bar:
+        for job, code in raycluster.results(tasks):
+            bar.update()
+            if code != 0:
+                failed.append(job)
+                logger.warning(f"[bench] {'/'.join(map(str, job))} failed on the Ray cluster; see "
+                               f"{_log_path(config, *job)}")
     return failed
 
 

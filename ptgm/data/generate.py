@@ -39,6 +39,19 @@ def dataset_path(run_dir: str | Path) -> Path:
 def generate_shard(domain_name: str, shard: int, seed: int, transitions: int, max_episode_steps: int,
                    path: str) -> dict:
     """Play episodes until ``transitions`` steps are recorded; save them to ``path`` (atomically)."""
+    arrays = play_shard(domain_name, shard, seed, transitions, max_episode_steps)
+    return save_shard(arrays, path, shard)
+
+
+def save_shard(arrays: dict, path: str | Path, shard: int) -> dict:
+    """Write a played shard (atomically); what was played, for the progress bar."""
+    atomic_savez(Path(path), **arrays)
+    return {"shard": shard, "transitions": int(arrays["lengths"].sum()), "seconds": float(arrays["seconds"])}
+
+
+def play_shard(domain_name: str, shard: int, seed: int, transitions: int, max_episode_steps: int) -> dict:
+    """Play episodes until ``transitions`` steps are recorded: the shard's arrays (what a Ray task returns to the
+    machine that writes the dataset). The same seed plays the same shard on any machine."""
     domain = get_domain(domain_name)
     env = domain.make_env(None, max_steps=max_episode_steps)
     rng = np.random.default_rng(seed)
@@ -69,8 +82,7 @@ def generate_shard(domain_name: str, shard: int, seed: int, transitions: int, ma
         achieved.append(sorted(domain.episode_achievements(infos)))
         recorded += len(ep_act)
     elapsed = time.perf_counter() - start
-    atomic_savez(
-        Path(path),
+    return dict(
         observations=np.concatenate(obs_list),
         actions=np.concatenate(act_list),
         lengths=np.asarray(lengths),
@@ -80,7 +92,6 @@ def generate_shard(domain_name: str, shard: int, seed: int, transitions: int, ma
         achievements=np.asarray(json.dumps(achieved)),
         seconds=np.asarray(elapsed),
     )
-    return {"shard": shard, "transitions": recorded, "seconds": elapsed}
 
 
 def _read_shard(path: Path) -> list[dict]:
@@ -120,6 +131,10 @@ def generate(config: GenerateConfig) -> dict:
     if config.dataset:
         raise PTGMError(f"`ptgm generate` records new play; --dataset {config.dataset} names play that exists: pass "
                         "it to `ptgm pretrain`, `cluster`, `prior` and `train` instead.")
+    if config.ray_address:  # before anything is written: an unreachable cluster is a clear error at once
+        from ptgm import raycluster
+
+        raycluster.connect(config.ray_address)
     out = data_dir(config.run_dir)
     previous = prepare_stage(out, config, config.force, config.resume, "generate")
     if previous is not None:
@@ -133,10 +148,16 @@ def generate(config: GenerateConfig) -> dict:
             jobs.append((config.domain, shard, config.seed * 100003 + shard, per_shard, config.max_episode_steps, str(path)))
     start = time.perf_counter()
     if jobs:
-        logger.info(f"[generate] {len(jobs)} of {n_shards} shards to play ({per_shard} transitions each), "
-              f"{config.workers} workers")
+        where = f"Ray cluster {config.ray_address}" if config.ray_address else f"{config.workers} workers"
+        logger.info(f"[generate] {len(jobs)} of {n_shards} shards to play ({per_shard} transitions each), {where}")
         with progress(total=len(jobs) * per_shard, unit="step", desc="generate") as bar:
-            if config.workers <= 1:
+            if config.ray_address:  # each shard a Ray task; this machine writes what they return
+                from ptgm import raycluster
+
+                tasks = {raycluster.submit(play_shard, job[:-1]): job for job in jobs}
+                for task, arrays in raycluster.as_completed(tasks):
+                    bar.update(save_shard(arrays, tasks[task][-1], tasks[task][1])["transitions"])
+            elif config.workers <= 1:
                 for job in jobs:
                     bar.update(generate_shard(*job)["transitions"])
             else:
