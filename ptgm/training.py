@@ -83,7 +83,8 @@ def fit(
         optimizer.load_state_dict(ckpt["optimizer"])
         rng.bit_generator.state = ckpt["rng"]
         start = ckpt["step"]
-        logger.info(f"[{name}] resuming from step {start}")
+        if distributed.is_main():
+            logger.info(f"[{name}] resuming from step {start}")
     main = distributed.is_main()
     runner: torch.nn.Module = _BatchLoss(model, batch_loss)
     batch_rng = rng
