@@ -123,6 +123,9 @@ class GenerateConfig(StageSettings):
 
     transitions: int | None = field(default=None, metadata={"range": AT_LEAST_1,
         "help": "transitions (environment steps) to record in all (unset: the domain's, 1M Crafter, 150k Kitchen)"})
+    play: str | None = field(default=None, metadata={
+        "help": "the kind of play, where the domain's player has several (Kitchen: random, or complete, partial, "
+                "mixed as D4RL's kitchen datasets; unset: the domain's first)"})
     max_episode_steps: int = field(default=1000, metadata={"range": AT_LEAST_1, "help": "step limit of one play episode"})
     shard_transitions: int = field(default=10_000, metadata={"range": AT_LEAST_1,
         "help": "transitions per shard (unit of checkpointing and parallel work)"})
@@ -133,8 +136,16 @@ class GenerateConfig(StageSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        domain = _domain(self)
+        styles = dict(domain.play_styles)
+        if self.play is None:
+            self.play = next(iter(styles), None)
+        elif self.play not in styles:
+            raise PTGMError(f"Unknown --play {self.play!r} for {domain.name}; "
+                            + (f"choose {', '.join(styles)}." if styles else "its player has one kind of play: "
+                               "leave --play unset."))
         if self.transitions is None:
-            self.transitions = _domain(self).dataset_transitions
+            self.transitions = styles.get(self.play, domain.dataset_transitions)
 
 
 @dataclass

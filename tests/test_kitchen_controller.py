@@ -74,3 +74,33 @@ def test_play_plans_are_two_to_four_distinct_subtasks():
     plans = [play_episode_plan(rng) for _ in range(200)]
     assert all(2 <= len(p) <= 4 and len(set(p)) == len(p) and set(p) <= set(SUBTASKS) for p in plans)
     assert {len(p) for p in plans} == {2, 3, 4}
+
+
+def test_play_like_d4rls_complete_partial_and_mixed_datasets():
+    rng = np.random.default_rng(0)
+    target = ("microwave", "kettle", "bottom burner", "light switch")
+    whole = lambda plan: set(target) <= set(plan)  # noqa: E731
+    assert all(play_episode_plan(rng, "complete", target) == list(target) for _ in range(20))
+    partial = [play_episode_plan(rng, "partial", target) for _ in range(300)]
+    assert 0.2 < np.mean([p == list(target) for p in partial]) < 0.4  # some episodes do the whole target...
+    assert all(p == list(target) or not whole(p) for p in partial)  # ...the others never all of it
+    mixed = [play_episode_plan(rng, "mixed", target) for _ in range(300)]
+    assert not any(whole(p) for p in mixed) and all(set(p) & set(target) for p in mixed)
+    for name in target:  # every target subtask appears in mixed play
+        assert any(name in p for p in mixed)
+
+
+def test_generate_records_the_kind_of_play_asked_for(tmp_path, capsys):
+    import json
+
+    from ptgm.cli import main
+
+    run = tmp_path / "run"
+    assert main(["generate", "--domain", "kitchen", "--run-dir", str(run), "--play", "complete", "--transitions",
+                 "400", "--workers", "1"]) == 0
+    summary = json.loads((run / "data" / "DONE.json").read_text())["summary"]
+    assert summary["coverage"]["microwave"] >= 0.5  # the first subtask of mkbl, every episode's first
+    assert main(["generate", "--domain", "kitchen", "--run-dir", str(run), "--play", "expert"]) == 2
+    assert "Unknown --play 'expert' for kitchen; choose random, complete, partial, mixed." in capsys.readouterr().err
+    assert main(["generate", "--run-dir", str(tmp_path / "c"), "--play", "complete"]) == 2
+    assert "leave --play unset" in capsys.readouterr().err

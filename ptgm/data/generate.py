@@ -37,9 +37,9 @@ def dataset_path(run_dir: str | Path) -> Path:
 
 
 def generate_shard(domain_name: str, shard: int, seed: int, transitions: int, max_episode_steps: int,
-                   path: str) -> dict:
+                   play: str | None, path: str) -> dict:
     """Play episodes until ``transitions`` steps are recorded; save them to ``path`` (atomically)."""
-    arrays = play_shard(domain_name, shard, seed, transitions, max_episode_steps)
+    arrays = play_shard(domain_name, shard, seed, transitions, max_episode_steps, play)
     return save_shard(arrays, path, shard)
 
 
@@ -49,9 +49,11 @@ def save_shard(arrays: dict, path: str | Path, shard: int) -> dict:
     return {"shard": shard, "transitions": int(arrays["lengths"].sum()), "seconds": float(arrays["seconds"])}
 
 
-def play_shard(domain_name: str, shard: int, seed: int, transitions: int, max_episode_steps: int) -> dict:
+def play_shard(domain_name: str, shard: int, seed: int, transitions: int, max_episode_steps: int,
+               play: str | None = None) -> dict:
     """Play episodes until ``transitions`` steps are recorded: the shard's arrays (what a Ray task returns to the
-    machine that writes the dataset). The same seed plays the same shard on any machine."""
+    machine that writes the dataset). The same seed plays the same shard on any machine. ``play``: the kind of
+    play, for a domain whose player has several."""
     domain = get_domain(domain_name)
     env = domain.make_env(None, max_steps=max_episode_steps)
     rng = np.random.default_rng(seed)
@@ -61,7 +63,7 @@ def play_shard(domain_name: str, shard: int, seed: int, transitions: int, max_ep
     while recorded < transitions:
         episode_seed = int(rng.integers(2**31 - 1))
         obs, info = env.reset(seed=episode_seed)
-        player = domain.scripted_player(env, rng)
+        player = domain.scripted_player(env, rng, **({"style": play} if play else {}))
         ep_obs, ep_act, infos = [obs], [], [info]
         done = False
         while not done:
@@ -145,7 +147,8 @@ def generate(config: GenerateConfig) -> dict:
     for shard in range(n_shards):
         path = out / f"checkpoint-shard-{shard:04d}.npz"
         if not path.exists():
-            jobs.append((config.domain, shard, config.seed * 100003 + shard, per_shard, config.max_episode_steps, str(path)))
+            jobs.append((config.domain, shard, config.seed * 100003 + shard, per_shard, config.max_episode_steps,
+                         config.play, str(path)))
     start = time.perf_counter()
     if jobs:
         where = f"Ray cluster {config.ray_address}" if config.ray_address else f"{config.workers} workers"
@@ -168,7 +171,8 @@ def generate(config: GenerateConfig) -> dict:
     episodes = [ep for shard in range(n_shards) for ep in _read_shard(out / f"checkpoint-shard-{shard:04d}.npz")]
     env = domain.make_env(None)
     write_minari(out, DATASET_ID, episodes, env.observation_space, env.action_space,
-                 description=f"Task-agnostic {config.domain} play by ptgm's scripted player ({len(episodes)} episodes).")
+                 description=f"Task-agnostic {config.domain} play by ptgm's scripted player"
+                             + (f" ({config.play} play)" if config.play else "") + f", {len(episodes)} episodes.")
     transitions = sum(len(ep["actions"]) for ep in episodes)
     coverage = coverage_table(episodes, domain.achievement_names())
     summary = {

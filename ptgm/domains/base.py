@@ -46,6 +46,9 @@ class Domain(ABC):
     dataset_observation_key: str | None = None
     #: Size of the play dataset ``ptgm generate`` records when not told (transitions).
     dataset_transitions: int = 100_000
+    #: Kinds of play the scripted player can record (``ptgm generate --play``), each with its dataset size when
+    #: not told; empty: one kind, given no name.
+    play_styles: dict[str, int] = {}
     #: What learning curves and benchmark thresholds measure per training episode:
     #: ``"success"`` (0/1) or ``"return"`` (e.g. subtasks completed), and the level that counts as solved.
     score: str = "success"
@@ -85,7 +88,8 @@ class Domain(ABC):
 
     @abstractmethod
     def scripted_player(self, env: gym.Env, rng: np.random.Generator) -> ScriptedPlayer:
-        """A task-agnostic scripted player for ``env`` (it never sees a task reward)."""
+        """A task-agnostic scripted player for ``env`` (it never sees a task reward); a domain with
+        :attr:`play_styles` takes ``style=`` too."""
 
     def check_can_play(self) -> None:
         """Raise a clear error if the domain has no scripted player (``ptgm generate`` asks before it starts)."""

@@ -24,6 +24,7 @@ from ptgm.domains.kitchen.env import (  # noqa: E402
     N_OBJECT_QPOS,
     OBJECT_QPOS_START,
     OBS_DIM,
+    PLAY_STYLES,
     SUBTASKS,
     TASK_PRESETS,
     KitchenEnv,
@@ -83,12 +84,15 @@ def compose_goal(goals: np.ndarray, observations: np.ndarray) -> np.ndarray:
 
 
 class KitchenPlayer:
-    """Task-agnostic play: random sequences of 2–4 subtasks in random order, with action noise.
+    """Task-agnostic play: sequences of subtasks with action noise; random sequences of 2–4 subtasks in random
+    order, or the kinds of D4RL's kitchen datasets (``style``, see
+    :func:`~ptgm.domains.kitchen.controller.play_episode_plan`).
 
     ``finished`` turns True once the plan is done, which ends the play episode.
     """
 
-    def __init__(self, env: gym.Env, rng: np.random.Generator, action_noise: float | None = None):
+    def __init__(self, env: gym.Env, rng: np.random.Generator, action_noise: float | None = None,
+                 style: str = "random"):
         from ptgm.domains.kitchen.controller import (
             KitchenScriptedController,
             play_episode_plan,
@@ -96,7 +100,7 @@ class KitchenPlayer:
 
         kwargs = {} if action_noise is None else {"action_noise": action_noise}
         self.controller = KitchenScriptedController(env.unwrapped, rng, **kwargs)
-        self.plan = list(play_episode_plan(rng))
+        self.plan = list(play_episode_plan(rng, style, TASK_PRESETS[KitchenDomain.default_task]))
         self.finished = False
         self.controller.start(self.plan.pop(0))
 
@@ -117,6 +121,7 @@ class KitchenDomain(Domain):
     flat_baseline = "sac"  # continuous joint-velocity actions, as in the paper's Kitchen baselines
     bench_methods = ("ptgm", "spirl", "sac")  # SPiRL is the paper's main Kitchen baseline
     dataset_transitions = 150_000  # the size of D4RL kitchen-mixed
+    play_styles = PLAY_STYLES
     score, score_threshold = "return", 3.0  # subtasks completed per episode; the paper's bar on mkbl
     dataset_observation_key = "observation"  # Minari/D4RL kitchen datasets store dict observations
     # The paper's Kitchen codebook has 50 goals. On this play data 200 do better at the same 1M env steps:
@@ -154,8 +159,8 @@ class KitchenDomain(Domain):
     def compose_goal(self, goal_features: np.ndarray, observations: np.ndarray) -> np.ndarray:
         return compose_goal(goal_features, observations)
 
-    def scripted_player(self, env: gym.Env, rng: np.random.Generator) -> KitchenPlayer:
-        return KitchenPlayer(env, rng)
+    def scripted_player(self, env: gym.Env, rng: np.random.Generator, style: str | None = None) -> KitchenPlayer:
+        return KitchenPlayer(env, rng, style=style or "random")
 
     def render_observation(self, observation: np.ndarray) -> np.ndarray:
         if not hasattr(self, "_renderer"):

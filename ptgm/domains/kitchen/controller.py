@@ -28,7 +28,7 @@ import mujoco
 import numpy as np
 from gymnasium_robotics.envs.franka_kitchen.kitchen_env import BONUS_THRESH, OBS_ELEMENT_GOALS, OBS_ELEMENT_INDICES
 
-from ptgm.domains.kitchen.env import SUBTASKS
+from ptgm.domains.kitchen.env import PARTIAL_TARGET_FRACTION, SUBTASKS
 
 __all__ = ["SUBTASKS", "KitchenScriptedController", "play_episode_plan"]
 
@@ -131,10 +131,23 @@ KETTLE_TARGET = np.array([-0.23, 0.72, 1.61])
 KETTLE_LIFT = 0.08
 
 
-def play_episode_plan(rng: np.random.Generator) -> list[str]:
-    """A play episode's plan: 2–4 distinct subtasks in random order."""
-    count = int(rng.integers(2, 5))
-    return [SUBTASKS[i] for i in rng.permutation(len(SUBTASKS))[:count]]
+def play_episode_plan(rng: np.random.Generator, style: str = "random",
+                      target: tuple[str, ...] = ("microwave", "kettle", "bottom burner", "light switch")) -> list[str]:
+    """A play episode's plan of subtasks.
+
+    ``random``: 2–4 distinct subtasks in random order. Like D4RL's kitchen datasets, for a ``target`` sequence
+    (mkbl): ``complete``, the target sequence from start to end; ``partial``, the whole target sequence in some
+    episodes (:data:`PARTIAL_TARGET_FRACTION`) and random plans that never hold all of it in the others;
+    ``mixed``, random plans in which target subtasks appear but never the whole target in one episode.
+    """
+    if style == "complete" or (style == "partial" and rng.random() < PARTIAL_TARGET_FRACTION):
+        return list(target)
+    while True:
+        count = int(rng.integers(2, 5))
+        plan = [SUBTASKS[i] for i in rng.permutation(len(SUBTASKS))[:count]]
+        if style == "random" or not set(target) <= set(plan):
+            if style != "mixed" or set(target) & set(plan):
+                return plan
 
 
 def _rotation_error(target: np.ndarray, current: np.ndarray) -> np.ndarray:

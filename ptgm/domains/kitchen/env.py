@@ -39,6 +39,13 @@ TASK_PRESETS: dict[str, tuple[str, ...]] = {
     "mkbl": ("microwave", "kettle", "bottom burner", "light switch"),
     "all": SUBTASKS,
 }
+#: The kinds of play ``ptgm generate --play`` records in Kitchen, after D4RL's three kitchen datasets, and the
+#: transitions each records when not told (about the sizes of D4RL's: 3,680 complete, 136,950 partial and mixed).
+PLAY_STYLES: dict[str, int] = {"random": 150_000, "complete": 4_000, "partial": 137_000, "mixed": 137_000}
+#: Episodes of ``partial`` play that perform the whole target sequence.
+PARTIAL_TARGET_FRACTION = 0.3
+
+
 OBS_DIM = 59
 #: Observation index of the first object joint position (object qpos index 9 is observation index 18).
 OBJECT_QPOS_START = 18
