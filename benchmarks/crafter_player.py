@@ -5,10 +5,13 @@ one player per episode drawn from the same generator), on one core:
 
     OMP_NUM_THREADS=1 python benchmarks/crafter_player.py                 # 200 episodes
     OMP_NUM_THREADS=1 python benchmarks/crafter_player.py --episodes 50 --seed 1
+    OMP_NUM_THREADS=1 python benchmarks/crafter_player.py --episodes 50 --max-steps 10000 \
+        --out results/crafter/player-10k.md
 
 Prints and writes results/crafter/player.md (``--out``): mean episode length, the fraction of
 episodes unlocking each of Crafter's 22 achievements, what ended the episodes that died,
-transitions per second, and the Crafter score S = exp(mean_i ln(1 + s_i)) - 1 of the success
+transitions per second, the step of the episode at which each achievement is first unlocked
+(median and 90th percentile over the episodes that unlock it), and the Crafter score S = exp(mean_i ln(1 + s_i)) - 1 of the success
 rates s_i in percent (as the Crafter repository's analysis computes it).
 """
 
@@ -17,7 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -60,19 +63,23 @@ def play(episodes: int, max_steps: int, seed: int) -> dict:
     domain = get_domain("crafter")
     env = domain.make_env(None, max_steps=max_steps)
     rng = np.random.default_rng(seed)
-    lengths, unlocked, deaths = [], [], Counter()
+    lengths, unlocked, deaths, first = [], [], Counter(), defaultdict(list)
     steps = 0
     start = time.perf_counter()
     for _ in range(episodes):
         obs, info = env.reset(seed=int(rng.integers(2**31 - 1)))
         player = domain.scripted_player(env, rng)
-        infos, done, cause = [info], False, None
+        infos, done, cause, seen = [info], False, None, set()
         while not done:
             health, before = env.unwrapped.player.health, nearby_kinds(env.unwrapped)
             obs, _, terminated, truncated, info = env.step(player(obs))
             if env.unwrapped.player.health < health:
                 cause = damage_cause(env.unwrapped, before)
             infos.append(info)
+            achievements = env.unwrapped.player.achievements  # Crafter's own bookkeeping
+            for name in {name for name, count in achievements.items() if count} - seen:
+                first[name].append(len(infos) - 1)  # the step that unlocked it
+                seen.add(name)
             done = terminated or truncated
         if terminated:
             deaths[cause or "unknown"] += 1
@@ -84,6 +91,8 @@ def play(episodes: int, max_steps: int, seed: int) -> dict:
     return {
         "episodes": episodes, "max_steps": max_steps, "mean_length": float(np.mean(lengths)),
         "coverage": coverage, "deaths": dict(deaths), "transitions_per_second": steps / seconds,
+        "first_unlock": {name: (float(np.median(first[name])), float(np.percentile(first[name], 90)))
+                         for name in coverage if first[name]},
         "score": crafter_score([100 * coverage[name] for name in coverage]),
     }
 
@@ -104,10 +113,15 @@ def markdown(result: dict, command: str) -> str:
         f"| transitions/s (one core, resets included) | {result['transitions_per_second']:.0f} |",
         f"| Crafter score S | {result['score']:.1f} |",
         "",
-        "| achievement | fraction of episodes |",
-        "|---|---|",
+        "First unlock: the step of the episode at which the achievement is first unlocked, over the",
+        "episodes that unlock it.",
+        "",
+        "| achievement | fraction of episodes | first unlock, median | first unlock, 90th percentile |",
+        "|---|---|---|---|",
     ]
-    lines += [f"| {name} | {frac:.2f} |" for name, frac in result["coverage"].items()]
+    for name, frac in result["coverage"].items():
+        median, p90 = result["first_unlock"].get(name, (np.nan, np.nan))
+        lines.append(f"| {name} | {frac:.2f} | {median:.0f} | {p90:.0f} |" if frac else f"| {name} | 0.00 | - | - |")
     if died:
         lines += ["", "| cause of death (last damage) | episodes |", "|---|---|"]
         lines += [f"| {cause} | {n} |" for cause, n in sorted(result["deaths"].items(), key=lambda kv: -kv[1])]

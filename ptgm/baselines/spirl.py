@@ -338,8 +338,9 @@ class SpirlSAC(SAC):
         space = self.action_space
         if space.shape != (self.skills.latent_dim,) or not (np.all(space.low == -1) and np.all(space.high == 1)):
             raise PTGMError(f"SpirlSAC acts in SkillEnv's Box(-1, 1, ({self.skills.latent_dim},)); got {space}.")
-        # A copy on the learner's device: the skill environments decode with the original on the CPU.
-        self.skills = copy.deepcopy(self.skills).eval().requires_grad_(False).to(self.device)
+        self.skills.eval().requires_grad_(False)
+        if next(self.skills.parameters()).device != self.device:  # a copy where the learner is (a GPU): the skill
+            self.skills = copy.deepcopy(self.skills).to(self.device)  # environments decode with the original
 
     def _excluded_save_params(self) -> list[str]:
         return super()._excluded_save_params() + ["skills"]

@@ -130,8 +130,9 @@ class GoalSAC(OffPolicyAlgorithm):
             if self.prior.n_goals != self.action_space.n:
                 raise ValueError(f"the prior predicts {self.prior.n_goals} goals but the action space has "
                                  f"{self.action_space.n}")
-            # A copy on the learner's device: the pieces the environments use stay where they are.
-            self.prior = copy.deepcopy(self.prior).eval().requires_grad_(False).to(self.device)
+            self.prior.eval().requires_grad_(False)
+            if next(self.prior.parameters()).device != self.device:  # a copy where the learner is (a GPU): the
+                self.prior = copy.deepcopy(self.prior).to(self.device)  # pieces the environments use stay put
 
     def _excluded_save_params(self) -> list[str]:
         return super()._excluded_save_params() + ["prior"]
