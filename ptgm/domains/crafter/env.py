@@ -74,13 +74,13 @@ class CrafterTask:
 
 #: Step limit of a task that ends in each achievement from an empty inventory, where 500 is too short for the
 #: chain of tools before it: about 1.3× the 90th percentile of the step at which the scripted player first
-#: unlocks it (results/crafter/player-10k.md: iron 1,538, iron pickaxe 1,506, iron sword 2,372, diamond 2,331),
+#: unlocks it (results/crafter/player-10k.md: iron 1,185, iron pickaxe 1,382, iron sword 1,878, diamond 2,832),
 #: rounded up to 500.
 ACHIEVEMENT_STEPS: dict[str, int] = {
     "collect_iron": 2000,
     "make_iron_pickaxe": 2000,
-    "make_iron_sword": 3000,
-    "collect_diamond": 3000,
+    "make_iron_sword": 2500,
+    "collect_diamond": 4000,
 }
 #: The Crafter benchmark's episode length (Crafter's own default).
 CRAFTER_EPISODE_STEPS = 10_000

@@ -41,7 +41,8 @@ DIG_COST = 2  # steps to dig a cell (turn to it, hit it) on top of walking in
 DUSK = 0.7  # daylight below which the player shelters for the night
 DAWN = 0.85  # daylight above which it leaves the shelter
 EVENING = 0.93  # daylight below which, falling, it tops up food and drink for the night
-POCKET_CELLS = 4  # the most ground cells a shelter may have
+POCKET_CELLS = 6  # the most ground cells a shelter may have (a tunnel dug from it included)
+NIGHT_WORK = 4  # energy, health, food and drink above which the player works walled in at night
 RANK = {"defend": 3, "drink": 2, "eat": 2, "sleep": 1}  # an urgent intention interrupts lower ranks
 OPTIONS = ("collect_wood", "collect_sapling", "place_plant", "eat_plant", "drink", "eat", "place_table",
            *(f"make_{tool}" for tool in TOOLS), "collect_stone", "collect_coal", "collect_iron",
@@ -79,6 +80,11 @@ def _shift(mask: np.ndarray, dx: int, dy: int) -> np.ndarray:
     return out
 
 
+def _at(mask: np.ndarray, cell) -> bool:
+    """``mask[cell]``, False beyond the border."""
+    return 0 <= cell[0] < mask.shape[0] and 0 <= cell[1] < mask.shape[1] and bool(mask[cell])
+
+
 def _box_sum(mask: np.ndarray, r: int) -> np.ndarray:
     """Number of ``mask`` cells in the (2r+1)² square around each cell."""
     c = np.pad(mask.astype(np.int32), ((r + 1, r), (r + 1, r))).cumsum(0).cumsum(1)
@@ -112,6 +118,7 @@ class CrafterScriptedPlayer:
         self._t = 0
         self._daylight, self._evening = 1.0, False
         self._rest_after = 0  # no new shelter attempt before this step (after a failed one)
+        self._tunnel_after = 0  # no night work before this step (after finding none)
         world = env.world
         self._ids = world._mat_ids
         self._walkable_lut = self._lut(WALKABLE)
@@ -439,6 +446,8 @@ class CrafterScriptedPlayer:
                 continue
             if player.sleeping:
                 yield A["noop"]
+            elif self._may_work_walled_in() and (yield from self._tunnel()):
+                continue
             elif inv["energy"] < constants.items["energy"]["max"]:
                 yield A["sleep"]
             elif self._enclosed() and (self.env.world.daylight < DAWN or inv["health"] < 6):
@@ -493,6 +502,8 @@ class CrafterScriptedPlayer:
         water = self._is("water")  # a wall of water lets the player drink through the night
         cost, _ = self._search(None, max_cost=25, dig=False)
         stones, tables = self.inv["stone"], self.inv["wood"] // constants.place["table"]["uses"]["wood"]
+        # Deep in rock the player can tunnel on through the night (see _tunnel).
+        in_rock = _box_sum(dig & ~self._is("tree"), 2) if self.inv["wood_pickaxe"] else 0
         best, best_score = None, np.inf
         for d in DIRS:
             p = (d[1], d[0])
@@ -516,7 +527,7 @@ class CrafterScriptedPlayer:
             if not valid.any():
                 continue
             score = (2 * _shift(cost, -d[0], -d[1]) + 5 * n_sides + DIG_COST * gain - 10 * by_water
-                     + self.rng.random(mat.shape))
+                     - 1.5 * in_rock + self.rng.random(mat.shape))
             for a, bad_d in self._bad_pockets:
                 if bad_d == d:
                     valid[a] = False
@@ -576,8 +587,153 @@ class CrafterScriptedPlayer:
         return self.env.world.daylight < DAWN and self._enclosed()
 
     def _enclosed(self) -> bool:
-        """Whether the player is walled in (nothing can walk up to it)."""
-        return self._region(POCKET_CELLS) is not None
+        """Whether the player is walled in (nothing can walk up to it) with no zombie or skeleton."""
+        region = self._region(POCKET_CELLS)
+        if region is None:
+            return False
+        world = self.env.world
+        return not any(isinstance(world[cell][1], (objects.Zombie, objects.Skeleton)) for cell in region)
+
+    # -- night work in the shelter: crafting and tunnelling through rock, never opening the pocket ----
+    def _may_work_walled_in(self) -> bool:
+        inv = self.inv
+        return (self._t >= self._tunnel_after and inv["wood_pickaxe"] > 0 and self._sheltered()
+                and min(inv["energy"], inv["health"], inv["food"], inv["drink"]) >= NIGHT_WORK)
+
+    def _tunnel_masks(self):
+        """``(inside, outside, safe)``: the pocket's free ground, the ground beyond it, and the cells
+        the player may dig from the pocket without opening it (minable with its tools, not a tree,
+        away from lava, with no outside ground next to them). ``None`` when not walled in or the
+        pocket may not grow."""
+        region = self._region(POCKET_CELLS)
+        if region is None or len(region) >= POCKET_CELLS:
+            return None
+        walk, dig, free, danger = self._maps()
+        mat = self.env.world._mat_map
+        inside = np.zeros(mat.shape, bool)
+        inside[tuple(np.array(list(region)).T)] = True
+        outside = (self._walkable_lut[mat] | (mat == self._ids["lava"])) & ~inside
+        safe = dig & ~_grow(outside) & ~danger & ~self._is("tree")
+        return inside & walk, outside, safe
+
+    def _tunnel(self) -> Iterator[int]:
+        """Walled in at night: craft what the inventory pays for, else tunnel to water (when thirsty)
+        or to a mineral seen, else dig on through the rock toward unseen cells. Returns whether it
+        did something."""
+        masks = self._tunnel_masks()
+        if masks is None:
+            self._tunnel_after = self._t + 20
+            return False
+        inside, outside, safe = masks
+        for tool in TOOLS:
+            if self.inv[tool] == 0 and self._can_make_here(tool):
+                return (yield from self._craft_here(tool, safe))
+        mat = self.env.world._mat_map
+        if self.inv["drink"] < 7:
+            wanted = ["water"]
+        else:
+            wanted = [m for m in MINERALS[1:]
+                      if all(self.inv[k] >= v for k, v in constants.collect[m]["require"].items())]
+        target = self.seen & np.isin(mat, [self._ids[m] for m in wanted])
+        if not self.inv["stone"]:  # a mineral by outside ground can only be mined if re-walled at once
+            target &= ~_grow(outside)
+        cost, goal = self._search(_grow(target) & (inside | safe), max_cost=30, masks=(inside, safe))
+        if goal is None:
+            return (yield from self._tunnel_on(inside, safe))
+        if not (yield from self._dig_along(self._path_to(cost, goal, inside))):
+            return False
+        for d in DIRS:
+            cell = (goal[0] + d[0], goal[1] + d[1])
+            if _at(target, cell):
+                if tuple(self.env.player.facing) != d:
+                    yield MOVES[d]
+                if wanted == ["water"]:
+                    return (yield from self._drink(max_cost=2, enough=9))
+                yield A["do"]
+                if self._walkable_lut[mat[cell]] and _grow(outside)[cell] and self.inv["stone"]:
+                    yield A["place_stone"]  # mining it opened the pocket: close it again
+                return True
+        return False
+
+    def _tunnel_on(self, inside: np.ndarray, safe: np.ndarray) -> Iterator[int]:
+        """From a cell of the pocket, dig straight on a few cells, preferring directions that reveal
+        unseen cells."""
+        options, gains = [], []
+        for x, y in np.argwhere(inside).tolist():
+            for d in DIRS:
+                n = 0
+                while n < 8 and _at(safe, (x + d[0] * (n + 1), y + d[1] * (n + 1))):
+                    n += 1
+                if n:
+                    ex, ey = x + d[0] * n, y + d[1] * n
+                    view = self.seen[max(0, ex - VIEW[0]):ex + VIEW[0] + 1, max(0, ey - VIEW[1]):ey + VIEW[1] + 1]
+                    options.append(((x, y), d, n))
+                    gains.append(1.0 + view.size - view.sum())
+        if not options:
+            self._tunnel_after = self._t + 20
+            return False
+        p = np.asarray(gains) / sum(gains)
+        (x, y), d, n = options[int(self.rng.choice(len(options), p=p))]
+        path = []
+        if (x, y) != self._pos():
+            start = np.zeros_like(inside)
+            start[x, y] = True
+            cost, goal = self._search(start, max_cost=POCKET_CELLS, masks=(inside, safe))
+            if goal is None:
+                return False
+            path = self._path_to(cost, goal, inside)
+        n = min(n, int(self.rng.integers(2, 7)))
+        return (yield from self._dig_along(path + [(x + d[0] * k, y + d[1] * k) for k in range(1, n + 1)]))
+
+    def _dig_along(self, path: list) -> Iterator[int]:
+        """Follow a tunnel path, walling off the tunnel behind on straight stretches (a step back
+        faces the cell two behind) so the pocket stays small: skeletons appear on paths out of sight."""
+        for cell in path:
+            before = self._pos()
+            if not (yield from self._follow([cell])):
+                return False
+            e = (cell[0] - before[0], cell[1] - before[1])
+            behind = (before[0] - e[0], before[1] - e[1])
+            material, obj = self.env.world[behind]
+            if material in WALKABLE and obj is None and self.inv["stone"]:
+                yield MOVES[(-e[0], -e[1])]  # back into the cell before, facing the one behind it
+                if self._pos() == before and self._faced() == behind:
+                    yield A["place_stone"]
+                yield MOVES[e]
+        return True
+
+    def _can_make_here(self, tool: str) -> bool:
+        """Whether the inventory pays for ``tool`` and for the stations missing next to the player."""
+        cost = dict(constants.make[tool]["uses"])
+        near = self.env.world.nearby(self._pos(), 1)[0]
+        for station in constants.make[tool]["nearby"]:
+            if station not in near:
+                for item, n in constants.place[station]["uses"].items():
+                    cost[item] = cost.get(item, 0) + n
+        return all(self.inv[k] >= v for k, v in cost.items())
+
+    def _craft_here(self, tool: str, safe: np.ndarray) -> Iterator[int]:
+        """Make ``tool`` where the player stands, first digging a cell beside it to place each
+        missing station (table, furnace) in."""
+        for station in constants.make[tool]["nearby"]:
+            if station in self.env.world.nearby(self._pos(), 1)[0]:
+                continue
+            x, y = self._pos()
+            for i in self.rng.permutation(4):
+                d = DIRS[i]
+                if _at(safe, (x + d[0], y + d[1])):
+                    break
+            else:
+                self._tunnel_after = self._t + 20
+                return False
+            if tuple(self.env.player.facing) != d:
+                yield MOVES[d]
+            yield A["do"]
+            yield A[f"place_{station}"]
+            if station not in self.env.world.nearby(self._pos(), 1)[0]:
+                return False
+        yield A[f"make_{tool}"]
+        return True
 
     def _region(self, limit: int) -> set | None:
         """The ground cells connected to the player's, or ``None`` when there are more than ``limit``."""
@@ -618,12 +774,13 @@ class CrafterScriptedPlayer:
             self._maps_cache, self._maps_t = (walk, dig, free, danger), self._t
         return self._maps_cache
 
-    def _search(self, goal: np.ndarray | None, max_cost: int, dig: bool = True):
+    def _search(self, goal: np.ndarray | None, max_cost: int, dig: bool = True, masks=None):
         """Breadth-first search from the player; walking into a cell costs 1, digging it 1 + DIG_COST.
 
-        Returns the cost map (-1 where not reached) and a goal cell of lowest cost (or ``None``).
+        ``masks``: the ``(walk, dig)`` cells to use instead of :meth:`_maps`'. Returns the cost map
+        (-1 where not reached) and a goal cell of lowest cost (or ``None``).
         """
-        walk, digmask, _, _ = self._maps()
+        walk, digmask = masks or self._maps()[:2]
         start = self._pos()
         cost = np.full(walk.shape, -1, np.int32)
         cost[start] = 0
@@ -652,9 +809,10 @@ class CrafterScriptedPlayer:
                 break
         return cost, None
 
-    def _path_to(self, cost: np.ndarray, cell) -> list:
-        """The cells from the player (excluded) to ``cell``, from a cost map of :meth:`_search` this step."""
-        walk = self._maps()[0]
+    def _path_to(self, cost: np.ndarray, cell, walk: np.ndarray | None = None) -> list:
+        """The cells from the player (excluded) to ``cell``, from a cost map of :meth:`_search` this step
+        (``walk``: the walk mask it used, if not :meth:`_maps`')."""
+        walk = self._maps()[0] if walk is None else walk
         width, height = cost.shape
         path = [cell]
         while cost[cell] > 0:
