@@ -55,11 +55,14 @@ def connect(address: str) -> None:
                 f"{resources.get('GPU', 0):.0f} GPUs")
 
 
-def submit(function: Callable, args: tuple, num_cpus: float = 1, num_gpus: float = 0) -> Any:
-    """``function(*args)`` as a Ray task with these resources, in a fresh worker process (one task per
-    process, as the local pools do), retried where its node is lost."""
+def submit(function: Callable, args: tuple, num_cpus: float = 1, num_gpus: float = 0,
+           fresh_process: bool = True) -> Any:
+    """``function(*args)`` as a Ray task with these resources, retried where its node is lost;
+    ``fresh_process``: in a worker process of its own (a training run, as the local pools do), else in a reused
+    one (short tasks such as play shards, which would otherwise pay Python's and ptgm's start-up each)."""
     ray = _ray()
-    remote = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_calls=1, max_retries=3)(function)
+    remote = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_calls=1 if fresh_process else 0,
+                        max_retries=3)(function)
     return remote.remote(*args)
 
 

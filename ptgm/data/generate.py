@@ -157,7 +157,7 @@ def generate(config: GenerateConfig) -> dict:
             if config.ray_address:  # each shard a Ray task; this machine writes what they return
                 from ptgm import raycluster
 
-                tasks = {raycluster.submit(play_shard, job[:-1]): job for job in jobs}
+                tasks = {raycluster.submit(play_shard, job[:-1], fresh_process=False): job for job in jobs}
                 for task, arrays in raycluster.as_completed(tasks):
                     bar.update(save_shard(arrays, tasks[task][-1], tasks[task][1])["transitions"])
             elif config.workers <= 1:
