@@ -66,33 +66,33 @@ def submit(function: Callable, args: tuple, num_cpus: float = 1, num_gpus: float
     return remote.remote(*args)
 
 
-def as_completed(tasks: dict | list) -> Iterator[tuple[Any, Any]]:
-    """``(task, result)`` of each submitted task as it finishes; a task that failed for good raises its error.
-    Stopped early (an error, Ctrl-C), it cancels the tasks still pending: nothing keeps running for it."""
+def _finished(tasks) -> Iterator[Any]:
+    """Each task as it finishes; stopped early (an error, Ctrl-C), it cancels the tasks still pending, so nothing
+    keeps running for the command."""
     ray = _ray()
     pending = list(tasks)
     try:
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
-            yield done[0], ray.get(done[0])
+            yield done[0]
     finally:
         for task in pending:
             ray.cancel(task, force=True)
+
+
+def as_completed(tasks: dict | list) -> Iterator[tuple[Any, Any]]:
+    """``(task, result)`` of each submitted task as it finishes; a task that failed for good raises its error."""
+    for task in _finished(tasks):
+        yield task, _ray().get(task)
 
 
 def results(tasks: dict) -> Iterator[tuple[Any, Any]]:
     """``(tasks[task], result)`` as each finishes, a task that failed for good (e.g. its node lost more often
     than Ray retries) giving ``1``, as a failed run does; the others go on."""
     ray = _ray()
-    pending = list(tasks)
-    try:
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            try:
-                yield tasks[done[0]], ray.get(done[0])
-            except ray.exceptions.RayError as exc:
-                logger.warning(f"[ray] {tasks[done[0]]} failed on the cluster: {type(exc).__name__}")
-                yield tasks[done[0]], 1
-    finally:
-        for task in pending:
-            ray.cancel(task, force=True)
+    for task in _finished(tasks):
+        try:
+            yield tasks[task], ray.get(task)
+        except ray.exceptions.RayError as exc:
+            logger.warning(f"[ray] {tasks[task]} failed on the cluster: {type(exc).__name__}")
+            yield tasks[task], 1

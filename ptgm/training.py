@@ -69,6 +69,7 @@ def fit(
     """
     from ptgm import distributed
 
+    main = distributed.is_main()
     device = device or torch.device("cpu")
     if amp and device.type != "cuda":
         raise PTGMError(f"--amp (mixed precision) needs a GPU; this {name} runs on {device}. Leave --amp off.")
@@ -83,9 +84,8 @@ def fit(
         optimizer.load_state_dict(ckpt["optimizer"])
         rng.bit_generator.state = ckpt["rng"]
         start = ckpt["step"]
-        if distributed.is_main():
+        if main:
             logger.info(f"[{name}] resuming from step {start}")
-    main = distributed.is_main()
     runner: torch.nn.Module = _BatchLoss(model, batch_loss)
     batch_rng = rng
     if distributed.world_size() > 1:

@@ -119,14 +119,13 @@ def load_checkpoint(path: Path, what: str, fix: str) -> dict:
         raise PTGMError(f"The {what} at {path} is corrupt or unreadable ({short_reason(exc)}). {fix}") from exc
 
 
-def check_finite(value: float, what: str, step: int, limit: float = float("inf"), fix: str = "") -> None:
+def check_finite(value: float, what: str, step: int, limit: float = float("inf")) -> None:
     """A clear error when ``value`` (a loss) is NaN or infinite, or beyond ``limit`` in size (it exploded)."""
     if not np.isfinite(value) or abs(value) > limit:
         how = "became" if not np.isfinite(value) else f"exploded to more than {limit:.3g}:"
         raise PTGMError(
-            f"{what} {how} {value} at step {step}. Training diverged: "
-            + (fix or "lower the learning rate (--learning-rate) and start over with --force, or resume from the "
-               "last checkpoint with --resume.")
+            f"{what} {how} {value} at step {step}. Training diverged: lower the learning rate (--learning-rate) "
+            "and start over with --force, or resume from the last checkpoint with --resume."
         )
 
 
@@ -207,10 +206,6 @@ def stage_done(directory: Path) -> dict | None:
     return None
 
 
-#: Where each pre-training stage of a run directory lives.
-STAGE_DIRS = {"data": "data", "lowlevel": "lowlevel", "codebook": "codebook", "prior": "prior", "spirl": "spirl"}
-
-
 def stage_fingerprint(directory: Path) -> str | None:
     """What a finished stage is (a fingerprint of its finished marker: settings, results and inputs), or None when
     it has not finished. A stage redone, even with the same settings, gets another one."""
@@ -219,8 +214,9 @@ def stage_fingerprint(directory: Path) -> str | None:
 
 
 def stage_inputs(run_dir: str | Path, *stages: str) -> dict[str, str | None]:
-    """The fingerprints of a run's finished ``stages`` (names of :data:`STAGE_DIRS`): a stage's inputs."""
-    return {stage: stage_fingerprint(Path(run_dir) / STAGE_DIRS[stage]) for stage in stages}
+    """The fingerprints of a run's finished ``stages`` (their folders: ``data``, ``codebook`` ...): a stage's
+    inputs."""
+    return {stage: stage_fingerprint(Path(run_dir) / stage) for stage in stages}
 
 
 def dataset_inputs(config: Any) -> dict[str, str | None]:
@@ -267,7 +263,6 @@ def prepare_stage(directory: Path, config: Any, force: bool, resume: bool, name:
     """
     directory = Path(directory)
     inputs = {key: value for key, value in (inputs or {}).items() if value is not None}
-    redo = rerun_command(name, config)
     done = stage_done(directory)
     if done is not None and "domain" in done["config"] and done["config"]["domain"] != getattr(config, "domain", None):
         raise PTGMError(
@@ -275,7 +270,7 @@ def prepare_stage(directory: Path, config: Any, force: bool, resume: bool, name:
             "Use another --run-dir (the default is runs/DOMAIN)."
         )
     if done is not None and not force:
-        _check_inputs(done.get("inputs", {}), inputs, directory, name, "was built from", redo)
+        _check_inputs(done.get("inputs", {}), inputs, directory, name, "was built from", config)
         new, old = config_dict(config), recorded_settings(done["config"], config)
         # Where a stage lives is no setting of it: a run directory written once relative and once
         # absolute, moved, or whose stages are links to another's (--share-from) holds the same stage.
@@ -294,7 +289,7 @@ def prepare_stage(directory: Path, config: Any, force: bool, resume: bool, name:
                             "to start over.")
         recorded = directory / "inputs.json"
         _check_inputs(json.loads(recorded.read_text()) if recorded.exists() else {}, inputs, directory, name,
-                      "was started from", redo)
+                      "was started from", config)
     if done is None and directory.exists() and not any(directory.glob("checkpoint*")):
         clear_stage(directory)  # what an unfinished stage left without a checkpoint is no start to resume from
     directory.mkdir(parents=True, exist_ok=True)
@@ -305,12 +300,12 @@ def prepare_stage(directory: Path, config: Any, force: bool, resume: bool, name:
     return None
 
 
-def _check_inputs(recorded: dict, current: dict, directory: Path, name: str, verb: str, redo: str) -> None:
+def _check_inputs(recorded: dict, current: dict, directory: Path, name: str, verb: str, config: Any) -> None:
     changed = sorted(key for key in current if key in recorded and recorded[key] != current[key])
     if changed:
         what = ", ".join(f"{key} {recorded[key]} (now {current[key]})" for key in changed)
         raise PTGMError(f"[{name}] {directory} {verb} {what}, which has since been rebuilt. Redo this stage with "
-                        f"`{redo}` (and the stages after it).")
+                        f"`{rerun_command(name, config)}` (and the stages after it).")
 
 
 def rerun_command(name: str, config: Any) -> str:

@@ -49,10 +49,12 @@ def write_results(config: BenchConfig, score: str, pretrained: dict | None, resu
         plot_learning_curves(curves_by_task[task], out / f"learning_curves_{task}.png",
                              title=f"{config.domain} {task}: training {label} (last {config.window} episodes), "
                                    "mean ± std over seeds", ylabel=label)
+    names = achievement_names(config)
     for task in config.tasks:
-        rates = achievement_table(config, results, task)
-        if rates:
-            plot_achievement_rates(rates, out / f"achievements_{task}.png", achievement_names(config),
+        per_method = seed_achievement_rates(config, results, task)
+        if per_method:
+            rates = {method: mean_rates(per_seed, names) for method, per_seed in per_method.items()}
+            plot_achievement_rates(rates, out / f"achievements_{task}.png", names,
                                    title=f"{config.domain} {task}: fraction of training episodes unlocking each "
                                          "achievement, mean over seeds")
     if len(config.tasks) > 1:
@@ -180,8 +182,8 @@ def achievement_names(config: BenchConfig) -> list[str]:
     return list(domain_of(config).achievement_names())
 
 
-def achievement_table(config: BenchConfig, results: list[dict], task: str) -> dict[str, dict[str, float]]:
-    """method → achievement → fraction of all training episodes that unlocked it, mean over seeds; only for a
+def seed_achievement_rates(config: BenchConfig, results: list[dict], task: str) -> dict[str, list[dict[str, float]]]:
+    """method → per seed, achievement → fraction of that run's training episodes that unlocked it; only for a
     domain with a benchmark score of its own (Crafter) and runs whose episodes record achievements."""
     if domain_of(config).benchmark_score({}) is None:
         return {}
@@ -189,33 +191,34 @@ def achievement_table(config: BenchConfig, results: list[dict], task: str) -> di
     for method in config.methods:
         group = [r for r in results if r["task"] == task and r["method"] == method and r["episode_rows"]]
         if group and any(row["achievements"] for r in group for row in r["episode_rows"]):
-            per_seed = [achievement_rates(r["episode_rows"]) for r in group]
-            table[method] = {name: float(np.mean([rates.get(name, 0.0) for rates in per_seed]))
-                             for name in achievement_names(config)}
+            table[method] = [achievement_rates(r["episode_rows"]) for r in group]
     return table
+
+
+def mean_rates(per_seed: list[dict[str, float]], names: list[str]) -> dict[str, float]:
+    """Each achievement's rate, mean over seeds (a seed that never unlocked it counts 0)."""
+    return {name: float(np.mean([rates.get(name, 0.0) for rates in per_seed])) for name in names}
 
 
 def achievement_markdown(config: BenchConfig, results: list[dict]) -> list[str]:
     """Per task: the fraction of training episodes unlocking each achievement, and the domain's benchmark score of
     those fractions (Crafter: the Crafter score), per method, mean ± std over seeds."""
-    domain, lines = domain_of(config), []
+    domain, names, lines = domain_of(config), achievement_names(config), []
     for task in config.tasks:
-        table = achievement_table(config, results, task)
-        if not table:
+        per_method = seed_achievement_rates(config, results, task)
+        if not per_method:
             continue
-        methods = list(table)
+        methods = list(per_method)
+        means = {method: mean_rates(per_seed, names) for method, per_seed in per_method.items()}
         lines += ["", f"## {task}: achievements over all training episodes", "",
                   "Fraction of training episodes (all of each run's budget) that unlocked each achievement, mean "
                   "over seeds, and the score of those fractions as the Crafter benchmark computes it (S = "
                   "exp(mean ln(1 + s_i)) − 1, s_i in percent; mean ± std over seeds). Our agents see the symbolic "
                   "observation, not the 64×64 pixels of the published scoreboard.", "",
                   "| achievement | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
-        for name in achievement_names(config):
-            lines.append(f"| {name} | " + " | ".join(f"{table[m][name]:.3f}" for m in methods) + " |")
-        scores = []
-        for method in methods:
-            group = [r for r in results if r["task"] == task and r["method"] == method and r["episode_rows"]]
-            scores.append(mean_std([domain.benchmark_score(achievement_rates(r["episode_rows"])) for r in group], 1))
+        for name in names:
+            lines.append(f"| {name} | " + " | ".join(f"{means[m][name]:.3f}" for m in methods) + " |")
+        scores = [mean_std([domain.benchmark_score(rates) for rates in per_method[m]], 1) for m in methods]
         lines += ["| **score (%)** | " + " | ".join(scores) + " |", "",
                   f"Chart: `achievements_{task}.png`"]
     return lines
