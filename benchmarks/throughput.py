@@ -22,7 +22,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch
-from stable_baselines3.common.vec_env import DummyVecEnv
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
 from ptgm.data.generate import GenerateConfig, generate, load_run_dataset
 from ptgm.data.relabel import hindsight_goal_rows
@@ -105,6 +105,39 @@ def vec_env_steps_per_second(make_vec_env, n_envs: int, steps: int, seed: int = 
     return _rates(done_steps, time.perf_counter() - start, clocks)
 
 
+class _SubprocTaskEnv:
+    """A picklable thunk for one subprocess: the task environment, around the goal-selection wrapper when a run
+    directory is given (the subprocess loads the pre-trained pieces itself, as ``ptgm train --subproc`` does)."""
+
+    def __init__(self, domain: str, task: str, run_dir: str = ""):
+        self.domain, self.task, self.run_dir = domain, task, run_dir
+
+    def __call__(self) -> gym.Env:
+        torch.set_num_threads(1)
+        env = get_domain(self.domain).make_env(self.task)
+        if not self.run_dir:
+            return env
+        pieces = Pretrained.load(self.run_dir)
+        return GoalSelectionEnv(env, pieces.policy, pieces.codebook.goal_features, k=10)
+
+
+def subproc_steps_per_second(n_envs: int, steps: int, run_dir: str = "", seed: int = 0) -> dict:
+    """Env steps per second of ``n_envs`` environments each in its own process (random actions), with the
+    goal-selection wrapper and its own copy of the low-level policy inside each process when ``run_dir`` is set."""
+    vec_env = SubprocVecEnv([_SubprocTaskEnv(DOMAIN.name, TASK, run_dir) for _ in range(n_envs)])
+    try:
+        vec_env.seed(seed)
+        vec_env.action_space.seed(seed)
+        vec_env.reset()
+        start, done_steps = time.perf_counter(), 0
+        while done_steps < steps:
+            *_, infos = vec_env.step(np.stack([vec_env.action_space.sample() for _ in range(n_envs)]))
+            done_steps += sum(int(info.get("env_steps", 1)) for info in infos)
+        return {"steps_per_s": done_steps / (time.perf_counter() - start), "steps": done_steps}
+    finally:
+        vec_env.close()
+
+
 def pretrain_samples_per_second(domain, run_dir: str, batch: int = 512, iters: int = 60) -> float:
     """Gradient-step throughput of the low-level policy on the run's dataset (samples/s)."""
     from ptgm.lowlevel.policy import GoalConditionedPolicy
@@ -166,7 +199,11 @@ def main() -> None:
         raw_vec = vec_env_steps_per_second(DummyVecEnv, args.n_envs, args.env_steps)
         hier_vec = vec_env_steps_per_second(lambda fns: GoalSelectionVecEnv(fns, policy, goals, k=10),
                                             args.n_envs, args.env_steps)
-        results.update(raw_env=raw, hierarchical_env=hier, raw_vec_env=raw_vec, hierarchical_vec_env=hier_vec)
+        print(f"{args.n_envs} environments, each in a subprocess, raw and goal selection ...")
+        raw_sub = subproc_steps_per_second(args.n_envs, args.env_steps)
+        hier_sub = subproc_steps_per_second(args.n_envs, args.env_steps, args.run_dir)
+        results.update(raw_env=raw, hierarchical_env=hier, raw_vec_env=raw_vec, hierarchical_vec_env=hier_vec,
+                       raw_subproc_env=raw_sub, hierarchical_subproc_env=hier_sub)
         for name, r in [("raw env, random actions", raw),
                         ("goal-selection env (random goals, low-level policy every step, k=10)", hier),
                         (f"raw env, {args.n_envs} in a DummyVecEnv", raw_vec),
@@ -180,6 +217,11 @@ def main() -> None:
                             f"{a['steps_per_s_without_resets'] / b['steps_per_s_without_resets']:.2f} | "
                             f"{a['steps_per_s_without_resets'] / a['env_alone_steps_per_s']:.2f} (vs the env alone "
                             "on the same trajectories) | |")
+        env_rows += [f"| raw env, {args.n_envs} in a SubprocVecEnv | {raw_sub['steps_per_s']:.0f} | | | |",
+                     f"| goal selection, {args.n_envs} envs in subprocesses, each with its low-level policy "
+                     f"(`ptgm train --subproc`) | {hier_sub['steps_per_s']:.0f} | | | |",
+                     f"| **hierarchical / raw, {args.n_envs} environments in subprocesses** | "
+                     f"{hier_sub['steps_per_s'] / raw_sub['steps_per_s']:.2f} | | | |"]
 
     if "gen" in args.parts:
         print("data generation (2 workers) ...")
@@ -206,17 +248,26 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for stage in ["data", "lowlevel", "codebook", "prior"]:
                 shutil.copytree(Path(args.run_dir) / stage, Path(tmp) / stage)
-            for method in ["ptgm", flat]:
-                summary = train(TrainConfig(run_dir=tmp, domain=args.domain, task=args.task, method=method,
-                                            env_steps=args.rl_steps, eval_episodes=1, checkpoint_every=10**9))
-                results[f"train_{method}_env_steps_per_s"] = summary["env_steps_per_second"]
+            for subproc in (False, True):
+                for method in ["ptgm", flat]:
+                    summary = train(TrainConfig(run_dir=tmp, domain=args.domain, task=args.task, method=method,
+                                                env_steps=args.rl_steps, eval_episodes=1, checkpoint_every=10**9,
+                                                subproc=subproc, force=True))
+                    results[f"train_{method}{'_subproc' if subproc else ''}_env_steps_per_s"] = \
+                        summary["env_steps_per_second"]
         other_rows += [
             f"| PTGM training (PPO over goals, 4 envs, {args.rl_steps} env steps) | "
             f"{results['train_ptgm_env_steps_per_s']:.0f} env steps/s |",
             f"| flat SB3 {flat.upper()} training (4 envs, {args.rl_steps} env steps) | "
             f"{results[f'train_{flat}_env_steps_per_s']:.0f} env steps/s |",
             f"| **PTGM / flat {flat.upper()} training** | "
-            f"{results['train_ptgm_env_steps_per_s'] / results[f'train_{flat}_env_steps_per_s']:.2f} |"]
+            f"{results['train_ptgm_env_steps_per_s'] / results[f'train_{flat}_env_steps_per_s']:.2f} |",
+            f"| PTGM training, environments in subprocesses (`--subproc`) | "
+            f"{results['train_ptgm_subproc_env_steps_per_s']:.0f} env steps/s |",
+            f"| flat SB3 {flat.upper()} training, environments in subprocesses (`--subproc`) | "
+            f"{results[f'train_{flat}_subproc_env_steps_per_s']:.0f} env steps/s |",
+            f"| **PTGM / flat {flat.upper()} training, both `--subproc`** | "
+            f"{results['train_ptgm_subproc_env_steps_per_s'] / results[f'train_{flat}_subproc_env_steps_per_s']:.2f} |"]
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

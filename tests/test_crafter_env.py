@@ -229,3 +229,32 @@ def test_crafter_score_is_the_geometric_mean_of_success_rates():
     assert crafter_score({name: 0.5 for name in ACHIEVEMENTS}) == pytest.approx(50.0)
     # One achievement at 100% and the others at 0: exp(ln(101) / 22) - 1.
     assert crafter_score({"collect_wood": 1.0}) == pytest.approx(np.exp(np.log(101) / 22) - 1)
+
+
+def test_fast_step_replays_crafters_own_step():
+    """The headless game's step (integer distances, chunk counts at once, no semantic map) leaves every
+    world in exactly the state Crafter's own step does, draw for draw."""
+    import crafter
+
+    from ptgm.domains.crafter.env import _HeadlessCrafter
+
+    class Reference(_HeadlessCrafter):
+        step = crafter.Env.step
+        _balance_object = crafter.Env._balance_object
+
+    def state(game):
+        creatures = sorted((type(o).__name__, tuple(o.pos.tolist()), o.health) for o in game._world.objects)
+        return game._world._mat_map.tobytes(), creatures, dict(game._player.inventory), game._world.random.uniform()
+
+    rng = np.random.default_rng(0)
+    for seed in (0, 1):
+        ours, theirs = _HeadlessCrafter(reward=True, length=400, seed=seed), Reference(reward=True, length=400, seed=seed)
+        ours.reset(), theirs.reset()
+        for step in range(400):
+            action = int(rng.integers(len(ACTIONS)))
+            _, reward, done, info = ours.step(action)
+            _, ref_reward, ref_done, ref_info = theirs.step(action)
+            assert (reward, done) == (ref_reward, ref_done)
+            assert info["achievements"] == ref_info["achievements"]
+            if step % 50 == 49:
+                assert state(ours) == state(theirs), f"seed {seed}: the worlds differ after step {step + 1}"

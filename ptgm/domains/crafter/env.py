@@ -170,11 +170,70 @@ class _HeadlessCrafter(crafter.Env):
         self._unlocked = set()
         worldgen.generate_world(self._world, self._player)
 
+    def step(self, action):
+        # Crafter's own step, the same updates in the same order, faster: the distance test in plain
+        # integers instead of numpy per object, each chunk's grass and path counted for all chunks at
+        # once, and no semantic map in the info (nothing here reads it; it cost ~10% of a step).
+        self._step += 1
+        self._update_time()
+        player = self._player
+        player.action = constants.actions[action]
+        reach = 2 * int(max(self._view))
+        for obj in self._world.objects:
+            (px, py), (ox, oy) = player.pos.tolist(), obj.pos.tolist()
+            if abs(ox - px) + abs(oy - py) < reach:
+                obj.update()
+        if self._step % 10 == 0:
+            self._chunk_space = {name: self._count_per_chunk(name) for name in ("grass", "path")}
+            for chunk, objs in self._world.chunks.items():
+                self._balance_chunk(chunk, objs)
+        reward = (player.health - self._last_health) / 10
+        self._last_health = player.health
+        unlocked = {name for name, count in player.achievements.items() if count > 0 and name not in self._unlocked}
+        if unlocked:
+            self._unlocked |= unlocked
+            reward += 1.0
+        dead = player.health <= 0
+        over = self._length and self._step >= self._length
+        info = {"inventory": player.inventory.copy(), "achievements": player.achievements.copy(),
+                "discount": 1 - float(dead), "player_pos": player.pos, "reward": reward}
+        return None, reward if self._reward else 0.0, dead or over, info
+
+    def _count_per_chunk(self, material: str) -> np.ndarray:
+        """``[i, j]``: cells of ``material`` in the chunk starting at (i, j) times the chunk size."""
+        (size_x, size_y), cells = self._world._chunk_size, self._world._mat_map == self._world._mat_ids[material]
+        per_column = np.add.reduceat(cells.astype(np.int64), np.arange(0, cells.shape[0], size_x), axis=0)
+        return np.add.reduceat(per_column, np.arange(0, cells.shape[1], size_y), axis=1)
+
     def _balance_chunk(self, chunk, objs):
         # Crafter keeps a chunk's objects in a set (ordered by memory address) and picks a
         # creature to despawn by index into it; sorting by position makes a world replay
         # identically from its seed and actions, which the goal-reaching test relies on.
         super()._balance_chunk(chunk, sorted(objs, key=lambda obj: (int(obj.pos[0]), int(obj.pos[1]))))
+
+    def _balance_object(self, chunk, objs, cls, material, span_dist, despan_dist, spawn_prob, despawn_prob, ctor,
+                        target_fn):
+        # Crafter's own, with the chunk's count of ``material`` from the step's table (materials do not
+        # change while chunks are balanced) and its cells listed only when a creature spawns.
+        xmin, xmax, ymin, ymax = chunk
+        random = self._world.random
+        creatures = [obj for obj in objs if isinstance(obj, cls)]
+        size_x, size_y = self._world._chunk_size
+        space = int(self._chunk_space[material][xmin // size_x, ymin // size_y])
+        target_min, target_max = target_fn(len(creatures), space)
+        if len(creatures) < int(target_min) and random.uniform() < spawn_prob:
+            xs, ys = np.nonzero(self._world.mask(*chunk, material))
+            i = random.randint(0, len(xs))
+            pos = np.array((xs[i] + xmin, ys[i] + ymin))
+            empty = self._world[pos][1] is None
+            away = self._player.distance(pos) >= span_dist
+            if empty and away:
+                self._world.add(ctor(pos))
+        elif len(creatures) > int(target_max) and random.uniform() < despawn_prob:
+            obj = creatures[random.randint(0, len(creatures))]
+            away = self._player.distance(obj.pos) >= despan_dist
+            if away:
+                self._world.remove(obj)
 
 
 _OBJECT_CHANNEL = {
