@@ -57,7 +57,8 @@ def fit(
     amp: bool = False,
 ) -> dict[str, float]:
     """Train ``model`` for ``steps`` Adam steps on ``batch_loss(rng)``; returns the last validation metrics
-    plus ``samples_per_second``. Metrics go to ``out/metrics.csv`` and TensorBoard.
+    plus ``samples_per_second`` (of the training steps, validation and checkpoints left out). Metrics go to
+    ``out/metrics.csv`` and TensorBoard.
 
     ``model`` trains on ``device`` (``batch_loss`` and ``validate`` give it tensors there) and comes back on the
     CPU, where saving and acting expect it. ``amp``: float16 autocast with loss scaling (GPU). Under torchrun
@@ -95,7 +96,8 @@ def fit(
         # Each process its own stream of batches, the same ones again when resumed from the same step.
         batch_rng = np.random.default_rng([int(rng.integers(2**31)), start, distributed.rank()])
     metrics_log = MetricsLogger(out, resume=resume) if main else None
-    t0, samples = time.perf_counter(), 0
+    # Samples/s counts the training steps only: rank 0's validation and checkpoints are paused out of it.
+    t0, samples, paused = time.perf_counter(), 0, 0.0
     bar = progress(range(start, steps), desc=name, initial=start, total=steps, disable=not main)
     limit = None
     for step in bar:
@@ -116,18 +118,20 @@ def fit(
         scaler.update()
         samples += batch_size
         last = step + 1 == steps
+        pause = time.perf_counter()
         if main and ((step + 1) % eval_every == 0 or last):
             model.eval()
             with torch.no_grad():
                 metrics = validate()
             model.train()
             metrics_log.log(step + 1, train_loss=value, **metrics,
-                            samples_per_second=samples / (time.perf_counter() - t0))
+                            samples_per_second=samples / max(pause - t0 - paused, 1e-9))
             bar.set_postfix(loss=f"{value:.3f}", **{k: f"{v:.3f}" for k, v in list(metrics.items())[-1:]})
         if main and ((step + 1) % checkpoint_every == 0 or last):
             atomic_torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                "rng": rng.bit_generator.state, "step": step + 1}, ckpt_path)
-    rate = samples / max(time.perf_counter() - t0, 1e-9)
+        paused += time.perf_counter() - pause
+    rate = samples / max(time.perf_counter() - t0 - paused, 1e-9)
     model.eval()
     with torch.no_grad():
         metrics = validate()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -43,6 +46,35 @@ def test_a_bench_on_the_cluster_runs_every_job_and_resumes_the_same_way(cluster,
     stamps = [m.stat().st_mtime for m in models]
     assert main(args) == 0  # the same command again: every finished run is reused
     assert [m.stat().st_mtime for m in models] == stamps
+
+
+def test_a_node_lost_mid_bench_leaves_finished_runs_intact_and_the_rest_resumable(cluster, tmp_path):
+    head, nodes = cluster
+    run, out = tmp_path / "run", tmp_path / "results"
+    args = ["bench", "--run-dir", str(run), "--out", str(out), "--methods", "ppo", "--seeds", "4", "--env-steps",
+            "1024", "--eval-episodes", "1", "--window", "1", "--ray-address", head.address]
+    done = [run / "rl" / "collect_wood" / f"ppo-seed{seed}" / "DONE.json" for seed in range(4)]
+    with open(tmp_path / "bench.err", "w") as err:
+        bench = subprocess.Popen([sys.executable, "-m", "ptgm.cli", *args], stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            deadline = time.monotonic() + 300
+            while not any(path.exists() for path in done):
+                assert bench.poll() is None and time.monotonic() < deadline, (tmp_path / "bench.err").read_text()
+                time.sleep(0.2)
+            finished = {path: path.stat().st_mtime for path in done if path.exists()}
+            head.remove_node(nodes.pop())  # a worker node lost while the other runs are in flight
+            bench.wait(timeout=600)
+        finally:
+            bench.kill()
+    for path, stamp in finished.items():
+        assert path.stat().st_mtime == stamp  # finished runs untouched
+    nodes.append(head.add_node(num_cpus=1))
+    head.wait_for_nodes()
+    assert main(args) == 0  # the same command finishes whatever the lost node left
+    for path, stamp in finished.items():
+        assert path.stat().st_mtime == stamp
+    summary = json.loads((out / "summary.json").read_text())
+    assert sorted(r["seed"] for r in summary["runs"]) == [0, 1, 2, 3] and all(path.exists() for path in done)
 
 
 @pytest.mark.parametrize("address, message", [
