@@ -150,35 +150,35 @@ class GoalSelectionVecEnv(DummyVecEnv):
 
     def step_wait(self):
         n = self.num_envs
-        goals = self.goals[torch.as_tensor(np.asarray(self.actions, np.int64).reshape(n))]
+        chosen = np.asarray(self.actions, np.int64).reshape(n)
+        goals = self.goals[torch.as_tensor(chosen)]
         if self.compose_goal is not None:
             goals = torch.as_tensor(self.compose_goal(goals.numpy(), self._raw))
-        rewards = np.zeros(n, np.float32)
-        steps = np.zeros(n, np.int64)
-        dones = np.zeros(n, bool)
+        # Plain Python lists in the per-step loop: numpy scalar updates cost more than the bookkeeping itself.
+        rewards, steps, done = [0.0] * n, [0] * n, [False] * n
         infos: list[dict] = [{} for _ in range(n)]
+        active = list(range(n))
         for _ in range(self.k):
-            active = np.flatnonzero(~dones)
-            if len(active) == 0:
-                break
             with torch.inference_mode():
-                low = self.policy.sample(torch.as_tensor(self._raw[active]), goals[active], self.deterministic).numpy()
+                low = self.policy.sample(torch.as_tensor(self._raw[active]), goals[active], self.deterministic)
+            low = low.tolist() if self.policy.discrete else low.numpy()
             for j, i in enumerate(active):
-                obs, reward, terminated, truncated, info = self.envs[i].step(
-                    int(low[j]) if self.policy.discrete else low[j])
-                rewards[i] += reward
+                obs, reward, terminated, truncated, info = self.envs[i].step(low[j])
+                rewards[i] += float(reward)
                 steps[i] += 1
-                infos[i] = dict(info)
+                infos[i] = info
                 if terminated or truncated:
-                    dones[i] = True
+                    done[i] = True
                     # SB3 conventions: bootstrap from the terminal observation when only truncated.
+                    infos[i] = dict(info, terminal_observation=self._scaled(obs))
                     infos[i]["TimeLimit.truncated"] = truncated and not terminated
-                    infos[i]["terminal_observation"] = self._scaled(obs)
                     obs, self.reset_infos[i] = self.envs[i].reset()
                 self._raw[i] = obs
-        for i in range(n):
-            infos[i].update(env_steps=int(steps[i]), goal=int(np.asarray(self.actions).reshape(n)[i]))
-        return self._scaled(self._raw), rewards, dones, infos
+            active = [i for i in active if not done[i]]
+            if not active:
+                break
+        infos = [dict(info, env_steps=steps[i], goal=int(chosen[i])) for i, info in enumerate(infos)]
+        return self._scaled(self._raw), np.asarray(rewards, np.float32), np.asarray(done), infos
 
 
 class ScaledObservation(gym.ObservationWrapper):
