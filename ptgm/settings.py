@@ -293,7 +293,15 @@ class TrainConfig(StageSettings):
                 "(0: never; unset: the domain's for the PTGM methods, Kitchen 0.02, Crafter 0; 0 for the others)"})
     target_divergence: float = field(default=TARGET_DIVERGENCE, metadata={"range": AT_LEAST_0,
         "help": "ptgm-sac and spirl: the KL(policy ‖ prior) in nats that their auto-tuned α steers towards"})
-    bc_steps: int = field(default=5000, metadata={"range": AT_LEAST_0, "help": "bc-ppo: behaviour-cloning gradient steps before PPO"})
+    bc_steps: int = field(default=50_000, metadata={"range": AT_LEAST_0,
+        "help": "bc-ppo: behaviour-cloning gradient steps at most, before PPO (it stops earlier once the loss on "
+                "held-out play episodes stops improving)"})
+    bc_kl_coef: float = field(default=0.001, metadata={"range": AT_LEAST_0,
+        "help": "bc-ppo: β, weight of KL(cloned policy ‖ policy) in each step's reward (PTGM's α = 0.01 comes "
+                "once per k = 10 env steps)"})
+    bc_critic_warmup: float = field(default=0.05, metadata={"range": Range(at_least=0, below=1),
+        "help": "bc-ppo: fraction of the env-step budget during which only the critic learns, the cloned actor "
+                "held still"})
     sac_learning_starts: int = field(default=5000, metadata={"range": AT_LEAST_0,
         "help": "SAC: environment steps of random actions before learning"})
     hidden: tuple[int, ...] | None = field(default=None, metadata={"range": AT_LEAST_1,

@@ -32,31 +32,38 @@ class PriorKLReward(BaseCallback):
 
     SB3 calls ``on_step`` right after ``env.step`` and before ``rollout_buffer.add``, with
     ``rewards`` (the array that is then stored) and ``obs_tensor`` (the observations the
-    actions were chosen at) among its locals; we change ``rewards`` in place.
+    actions were chosen at) among its locals; we change ``rewards`` in place. Subclasses measure the
+    divergence to another frozen reference (:meth:`divergence`).
     """
 
-    def __init__(self, prior: GoalPrior, alpha: float):
+    #: Where the mean divergence of each rollout is logged.
+    log_key = "ptgm/kl_prior_policy"
+
+    def __init__(self, reference: torch.nn.Module, alpha: float):
         super().__init__()
-        self.prior = prior.eval().requires_grad_(False)
+        self.reference = reference.eval().requires_grad_(False)
         self.alpha = alpha
         self._kls: list[float] = []
 
     def _on_training_start(self) -> None:
-        if next(self.prior.parameters()).device != self.model.device:  # a copy where the learner is (a GPU)
-            self.prior = copy.deepcopy(self.prior).to(self.model.device)
+        if next(self.reference.parameters()).device != self.model.device:  # a copy where the learner is (a GPU)
+            self.reference = copy.deepcopy(self.reference).to(self.model.device)
+
+    def divergence(self, obs: torch.Tensor) -> torch.Tensor:
+        """Per row of ``obs``, KL(reference ‖ current policy)."""
+        policy_logits = self.model.policy.get_distribution(obs).distribution.logits
+        return kl_prior_to_policy(self.reference.logits_from_scaled(obs.float()), policy_logits)
 
     def _on_step(self) -> bool:
-        obs = self.locals["obs_tensor"]
         with torch.no_grad():
-            policy_logits = self.model.policy.get_distribution(obs).distribution.logits
-            kl = kl_prior_to_policy(self.prior.logits_from_scaled(obs.float()), policy_logits).cpu().numpy()
+            kl = self.divergence(self.locals["obs_tensor"]).cpu().numpy()
         self.locals["rewards"] -= (self.alpha * kl).astype(self.locals["rewards"].dtype)
         self._kls.extend(kl.tolist())
         return True
 
     def _on_rollout_end(self) -> None:
         if self._kls:
-            self.logger.record("ptgm/kl_prior_policy", float(np.mean(self._kls)))
+            self.logger.record(self.log_key, float(np.mean(self._kls)))
             self._kls.clear()
 
 

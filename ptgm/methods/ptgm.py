@@ -59,8 +59,10 @@ class PTGMMethod(GoalMethod):
     name = "ptgm"
     description = "PPO over the N cluster goals, KL(prior ‖ policy) in the reward, initialised from the prior"
     picks_cluster_goals = True
-    #: Whether the goal prior regularises (α·KL) and initialises the policy.
-    use_prior = True
+    #: Whether the goal prior regularises the policy (α·KL in the reward) ...
+    kl_to_prior = True
+    #: ... and whether the policy starts as a copy of it (the ablations turn one or both off).
+    init_from_prior = True
 
     def hidden(self, config: TrainConfig, pieces: Pretrained) -> list[int]:
         """The prior's widths unless configured: the actor starts as a copy of the prior."""
@@ -82,9 +84,10 @@ class PTGMMethod(GoalMethod):
 
     def make_model(self, config: TrainConfig, vec_env: VecEnv, pieces: Pretrained,
                    tensorboard_log: str | None = None) -> PTGMPPO:
-        return PTGMPPO("MlpPolicy", vec_env, prior=pieces.prior if self.use_prior else None,
-                       kl_coef=config.kl_coef if self.use_prior else 0.0,
-                       init_from_prior=self.use_prior and config.init_from_prior,
+        uses_prior = self.kl_to_prior or self.init_from_prior
+        return PTGMPPO("MlpPolicy", vec_env, prior=pieces.prior if uses_prior else None,
+                       kl_coef=config.kl_coef if self.kl_to_prior else 0.0,
+                       init_from_prior=self.init_from_prior and config.init_from_prior,
                        **ppo_kwargs(config, self.hidden(config, pieces), tensorboard_log))
 
     def model_class(self) -> type[PTGMPPO]:

@@ -9,7 +9,8 @@ from ptgm.methods.ptgm import PTGMMethod
 class PTGMNoPrior(PTGMMethod):
     name = "ptgm-no-prior"
     description = "PTGM without the goal prior: α = 0, no initialisation from the prior"
-    use_prior = False
+    kl_to_prior = False
+    init_from_prior = False
 
 
 METHOD = PTGMNoPrior()

@@ -16,7 +16,11 @@ class FlatSAC(Method):
 
     def make_model(self, config: TrainConfig, vec_env: VecEnv, pieces=None, tensorboard_log: str | None = None) -> SAC:
         self.check_action_space(vec_env.action_space, config)
-        return SAC("MlpPolicy", vec_env, **sac_kwargs(config, self.hidden(config, pieces), tensorboard_log))
+        # One gradient step per environment step (SB3's -1: as many as transitions were collected, i.e. one per
+        # environment each step), as SAC's paper and SPiRL's and ptgm-sac's learners take; SB3's default of 1
+        # would give n_envs times fewer.
+        return SAC("MlpPolicy", vec_env, gradient_steps=-1,
+                   **sac_kwargs(config, self.hidden(config, pieces), tensorboard_log))
 
     def model_class(self) -> type[SAC]:
         return SAC
