@@ -172,6 +172,9 @@ class PretrainConfig(StageSettings):
     goal_trials: int = field(default=100, metadata={"range": AT_LEAST_1,
         "help": "episodes of the goal-reaching test in the real environment"})
     goal_horizon: int = field(default=10, metadata={"range": AT_LEAST_1, "help": "data gap k between start state and goal in that test"})
+    memory_rows: int = field(default=0, metadata={"range": AT_LEAST_0,
+        "help": "read a dataset of more rows than this in chunks of whole episodes of at most this many rows, "
+                "never whole (for datasets larger than memory; 0: load it whole)"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -190,6 +193,9 @@ class ClusterConfig(StageSettings):
         "help": "number of discrete goals N (unset: the domain's, Crafter 64, Kitchen 200)"})
     max_samples: int = field(default=200_000, metadata={"range": AT_LEAST_1, "help": "dataset states sampled for K-means"})
     n_init: int = field(default=3, metadata={"range": AT_LEAST_1, "help": "K-means restarts (best inertia kept)"})
+    memory_rows: int = field(default=0, metadata={"range": AT_LEAST_0,
+        "help": "read a dataset of more rows than this in chunks of whole episodes of at most this many rows, "
+                "never whole (for datasets larger than memory; 0: load it whole)"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -217,6 +223,9 @@ class PriorConfig(StageSettings):
     val_fraction: float = field(default=0.05, metadata={"range": FRACTION, "help": "fraction of episodes held out"})
     eval_every: int = field(default=1000, metadata={"range": AT_LEAST_1, "help": "gradient steps between validation passes"})
     checkpoint_every: int = field(default=2000, metadata={"range": AT_LEAST_1, "help": "gradient steps between checkpoints"})
+    memory_rows: int = field(default=0, metadata={"range": AT_LEAST_0,
+        "help": "read a dataset of more rows than this in chunks of whole episodes of at most this many rows, "
+                "never whole (for datasets larger than memory; 0: load it whole)"})
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -11,7 +11,8 @@ import numpy as np
 from sklearn.cluster import KMeans
 
 from ptgm.data.dataset import TrajectoryData
-from ptgm.data.generate import load_run_dataset
+from ptgm.data.generate import run_dataset_path
+from ptgm.data.shards import EpisodeChunks, streamed
 from ptgm.domains import domain_of
 from ptgm.settings import ClusterConfig
 from ptgm.utils import (
@@ -162,6 +163,28 @@ def build_codebook(data: TrajectoryData, features: np.ndarray, n_clusters: int, 
     )
 
 
+def sample_states(chunks: EpisodeChunks, memory_rows: int, n: int, seed: int, observation_size: int,
+                  domain: str) -> tuple[TrajectoryData, np.ndarray]:
+    """About ``n`` states drawn uniformly from a dataset read ``memory_rows`` rows at a time, as a
+    :class:`TrajectoryData` of one-row episodes carrying the whole dataset's fingerprint, and their rows in it."""
+    rng = np.random.default_rng(seed)
+    keep = min(1.0, n / chunks.n_rows)
+    observations, rows, offset = [], [], 0
+    for group in chunks.groups(np.arange(chunks.n_episodes), memory_rows):
+        chunk = chunks.load(group)
+        chunk.check_observation_size(observation_size, f"the {domain} environment")
+        picked = np.flatnonzero(rng.random(len(chunk.observations)) < keep)
+        observations.append(chunk.observations[picked])
+        rows.append(picked + offset)
+        offset += len(chunk.observations)
+    observations = np.concatenate(observations)
+    sample = TrajectoryData(observations=observations, actions=np.zeros(len(observations), np.int64),
+                            has_action=np.zeros(len(observations), bool), episode_index=np.arange(len(observations)),
+                            episode_end=np.arange(len(observations)), episode_seeds=np.full(len(observations), -1),
+                            fingerprint=chunks.fingerprint(memory_rows))
+    return sample, np.concatenate(rows)
+
+
 def cluster(config: ClusterConfig) -> dict:
     out = Path(config.run_dir) / "codebook"
     previous = prepare_stage(out, config, config.force, config.resume, "cluster",
@@ -169,13 +192,21 @@ def cluster(config: ClusterConfig) -> dict:
     if previous is not None:
         return previous
     domain = domain_of(config)
-    data = load_run_dataset(config.run_dir, config.dataset or None, domain.dataset_observation_key)
-    data.check_observation_size(domain.make_env(None).observation_space.shape[0], f"the {domain.name} environment")
+    source = run_dataset_path(config.run_dir, config.dataset or None)
+    chunks = EpisodeChunks.open(source, domain.dataset_observation_key)
+    size = domain.make_env(None).observation_space.shape[0]
+    if streamed(config.memory_rows, chunks.n_rows):
+        data, rows = sample_states(chunks, config.memory_rows, config.max_samples, config.seed, size, domain.name)
+    else:
+        data, rows = chunks.load(np.arange(chunks.n_episodes)), None
+        data.check_observation_size(size, f"the {domain.name} environment")
     features = domain.goal_features(data.observations)
     logger.info(f"[cluster] K-means with {config.n_clusters} clusters on {min(config.max_samples, len(features))} "
-          f"of {len(features)} states ({features.shape[1]}-d goal features)")
+          f"of {chunks.n_rows} states ({features.shape[1]}-d goal features)")
     codebook = build_codebook(data, features, config.n_clusters, config.max_samples, config.seed,
                               config.n_init, domain.name, standardize=domain.standardize_goal_features)
+    if rows is not None:  # the goals' rows in the whole dataset, not in the sample
+        codebook.goal_rows = rows[codebook.goal_rows]
     codebook.save(out / "codebook.npz")
     from ptgm.plots import plot_codebook_grid, plot_goal_projection
 

@@ -101,10 +101,7 @@ class TrajectoryData:
 
     def split_episodes(self, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """Train / validation episode indices (whole episodes, so no leakage through goals)."""
-        rng = np.random.default_rng(seed)
-        order = rng.permutation(self.n_episodes)
-        n_val = max(1, int(round(val_fraction * self.n_episodes))) if self.n_episodes > 1 else 0
-        return np.sort(order[n_val:]), np.sort(order[:n_val])
+        return split_episode_ids(self.n_episodes, val_fraction, seed)
 
     def check_observation_size(self, expected: int, where: str) -> None:
         if self.obs_dim != expected:
@@ -113,6 +110,14 @@ class TrajectoryData:
                 "The dataset was made for another environment or version: regenerate it with `ptgm generate` "
                 "or pass the matching --domain."
             )
+
+
+def split_episode_ids(n_episodes: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Train / validation indices of ``n_episodes`` episodes, the same for a dataset loaded whole or in chunks."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(n_episodes)
+    n_val = max(1, int(round(val_fraction * n_episodes))) if n_episodes > 1 else 0
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
 def fingerprint(observations: np.ndarray, actions: np.ndarray) -> str:
@@ -226,8 +231,9 @@ def flatten_observations(space: gym.Space, observations) -> np.ndarray:
 
 
 def load_minari(dataset: str | Path, max_episodes: int | None = None,
-                observation_key: str | None = None) -> TrajectoryData:
-    """Read a Minari dataset (path or local id) into :class:`TrajectoryData`, with clear errors.
+                observation_key: str | None = None, episode_ids: list[int] | None = None) -> TrajectoryData:
+    """Read a Minari dataset (path or local id) into :class:`TrajectoryData`, with clear errors; all its
+    episodes, the first ``max_episodes``, or those of ``episode_ids`` (in that order).
 
     Datasets with dictionary observations (the D4RL kitchen layout: ``observation``,
     ``achieved_goal``, ``desired_goal``) are read through ``observation_key``, or whole and flattened with
@@ -239,7 +245,7 @@ def load_minari(dataset: str | Path, max_episodes: int | None = None,
     try:
         ds = minari.MinariDataset(data_path)
         n = ds.total_episodes if max_episodes is None else min(max_episodes, ds.total_episodes)
-        ids = list(range(n))
+        ids = list(range(n)) if episode_ids is None else [int(i) for i in episode_ids]
         episodes = ds.iterate_episodes(ids)
         observations, actions = [], []
         for ep in episodes:

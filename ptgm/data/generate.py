@@ -205,20 +205,27 @@ def coverage_markdown(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def load_run_dataset(run_dir: str | Path, dataset: str | None = None, observation_key: str | None = None):
-    """The dataset a stage trains on: ``dataset`` (a Minari path or id) if given, else the run's own.
-
-    ``observation_key`` picks the flat observation out of dictionary observations (D4RL kitchen).
-    """
-    from ptgm.data.dataset import load_minari
+def run_dataset_path(run_dir: str | Path, dataset: str | None = None) -> str | Path:
+    """Where the dataset a stage trains on lies: ``dataset`` (a Minari path or id) if given, else the run's own
+    (a clear error when the run has none yet)."""
     from ptgm.utils import PTGMError
 
     if dataset:
-        return load_minari(dataset, observation_key=observation_key)
+        return dataset
     path = dataset_path(run_dir)
     if not (path / "data" / "metadata.json").exists():
         raise PTGMError(
             f"No dataset in {path}. Generate it first with `ptgm generate --run-dir {run_dir}`, "
             "or pass --dataset PATH_OR_MINARI_ID."
         )
-    return load_minari(path, observation_key=observation_key)
+    return path
+
+
+def load_run_dataset(run_dir: str | Path, dataset: str | None = None, observation_key: str | None = None):
+    """The dataset a stage trains on, loaded whole: ``dataset`` (a Minari path or id) if given, else the run's own.
+
+    ``observation_key`` picks the flat observation out of dictionary observations (D4RL kitchen).
+    """
+    from ptgm.data.dataset import load_minari
+
+    return load_minari(run_dataset_path(run_dir, dataset), observation_key=observation_key)

@@ -9,8 +9,10 @@ import numpy as np
 import torch
 
 from ptgm import distributed
-from ptgm.data.generate import load_run_dataset
+from ptgm.data.dataset import TrajectoryData
+from ptgm.data.generate import run_dataset_path
 from ptgm.data.relabel import hindsight_goal_rows
+from ptgm.data.shards import Rows, stage_data
 from ptgm.domains import domain_of
 from ptgm.lowlevel.evaluate import goal_reaching_test
 from ptgm.lowlevel.policy import GoalConditionedPolicy
@@ -37,38 +39,43 @@ def pretrain(config: PretrainConfig) -> dict:
     seed_everything(config.seed)
     batch = distributed.share_of(config.batch_size)
     domain = domain_of(config)
-    data = load_run_dataset(config.run_dir, config.dataset or None, domain.dataset_observation_key)
     env = domain.make_env(None)
-    data.check_observation_size(env.observation_space.shape[0], f"the {domain.name} environment")
-    goals = torch.from_numpy(domain.goal_features(data.observations)).to(device)
-    observations = torch.from_numpy(data.observations).to(device)
-    actions = torch.from_numpy(data.actions).to(device)
-    train_eps, val_eps = data.split_episodes(config.val_fraction, config.seed)
-    train_rows, val_rows = data.action_rows(train_eps), data.action_rows(val_eps)
-    own_rows = distributed.rank_rows(train_rows)
+
+    def prepare(data: TrajectoryData) -> Rows:
+        data.check_observation_size(env.observation_space.shape[0], f"the {domain.name} environment")
+        return Rows(data, {"observations": torch.from_numpy(data.observations).to(device),
+                           "goals": torch.from_numpy(domain.goal_features(data.observations)).to(device),
+                           "actions": torch.from_numpy(data.actions).to(device)}, data.action_rows())
+
+    source = run_dataset_path(config.run_dir, config.dataset or None)
+    data = stage_data(source, domain.dataset_observation_key, config.memory_rows, config.val_fraction, config.seed,
+                      prepare, batch)
     rng = np.random.default_rng(config.seed)
     # One fixed validation batch, relabeled once, so validation numbers are comparable over time.
-    val_pick = rng.choice(val_rows, size=min(len(val_rows), 20_000), replace=False)
-    val_goal = hindsight_goal_rows(val_pick, data.episode_end, rng, config.k_min, config.k_max)
+    val, held_out = data.val.tensors, data.val
+    val_pick = rng.choice(held_out.rows, size=min(len(held_out.rows), 20_000), replace=False)
+    val_goal = hindsight_goal_rows(val_pick, held_out.data.episode_end, rng, config.k_min, config.k_max)
 
-    policy = GoalConditionedPolicy.for_env(env, goals.shape[1], config.hidden, config.action_head,
+    policy = GoalConditionedPolicy.for_env(env, val["goals"].shape[1], config.hidden, config.action_head,
                                            config.mixture_components)
     metric_name = "val_action_accuracy" if policy.discrete else "val_action_mse"
 
     def batch_loss(rng: np.random.Generator) -> torch.Tensor:
-        rows = rng.choice(own_rows, size=batch)
-        goal_rows = hindsight_goal_rows(rows, data.episode_end, rng, config.k_min, config.k_max)
-        return -policy.log_prob(observations[rows], goals[goal_rows], actions[rows]).mean()
+        part = data.sampler.current(rng)
+        rows = rng.choice(part.rows, size=batch)
+        goal_rows = hindsight_goal_rows(rows, part.data.episode_end, rng, config.k_min, config.k_max)
+        t = part.tensors
+        return -policy.log_prob(t["observations"][rows], t["goals"][goal_rows], t["actions"][rows]).mean()
 
     def validate() -> dict[str, float]:
-        dist = policy.distribution(observations[val_pick], goals[val_goal])
+        dist = policy.distribution(val["observations"][val_pick], val["goals"][val_goal])
         # The action the policy takes when deterministic (for a mixture: its most likely component's mean).
-        best = policy.sample(observations[val_pick], goals[val_goal], deterministic=True)
+        best = policy.sample(val["observations"][val_pick], val["goals"][val_goal], deterministic=True)
         if policy.discrete:
-            metric = (best == actions[val_pick]).float().mean().item()
+            metric = (best == val["actions"][val_pick]).float().mean().item()
         else:
-            metric = ((best - actions[val_pick]) ** 2).mean().item()
-        return {"val_loss": -dist.log_prob(actions[val_pick]).mean().item(), metric_name: metric}
+            metric = ((best - val["actions"][val_pick]) ** 2).mean().item()
+        return {"val_loss": -dist.log_prob(val["actions"][val_pick]).mean().item(), metric_name: metric}
 
     metrics = fit(policy, batch_loss, validate, out=out, steps=config.steps, learning_rate=config.learning_rate,
                   rng=rng, eval_every=config.eval_every, checkpoint_every=config.checkpoint_every,
@@ -79,9 +86,9 @@ def pretrain(config: PretrainConfig) -> dict:
     policy.save(out / "policy.pt", fingerprint=data.fingerprint, domain=domain.name,
                 k_min=config.k_min, k_max=config.k_max)
 
-    reach = goal_reaching_test(domain, data, policy, n_trials=config.goal_trials, horizon=config.goal_horizon,
-                               episodes=val_eps, seed=config.seed)
-    summary = {**metrics, "train_transitions": int(len(train_rows)), "val_transitions": int(len(val_rows)),
+    reach = goal_reaching_test(domain, data.held_out_episodes[0], policy, n_trials=config.goal_trials,
+                               horizon=config.goal_horizon, episodes=data.held_out_episodes[1], seed=config.seed)
+    summary = {**metrics, "train_transitions": data.train_transitions, "val_transitions": int(len(held_out.rows)),
                "goal_reaching": reach}
     mark_stage_done(out, config, summary)
     distributed.barrier()

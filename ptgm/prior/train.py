@@ -13,8 +13,9 @@ import torch.nn.functional as F
 from ptgm import distributed
 from ptgm.clustering.codebook import Codebook
 from ptgm.data.dataset import TrajectoryData
-from ptgm.data.generate import load_run_dataset
+from ptgm.data.generate import run_dataset_path
 from ptgm.data.relabel import hindsight_goal_rows
+from ptgm.data.shards import Rows, stage_data
 from ptgm.domains import domain_of, get_domain
 from ptgm.nets import observation_scale
 from ptgm.prior.model import GoalPrior
@@ -61,30 +62,36 @@ def train_prior(config: PriorConfig) -> dict:
     seed_everything(config.seed)
     batch = distributed.share_of(config.batch_size)
     domain = domain_of(config)
-    data = load_run_dataset(config.run_dir, config.dataset or None, domain.dataset_observation_key)
     env = domain.make_env(None)
-    data.check_observation_size(env.observation_space.shape[0], f"the {domain.name} environment")
     codebook = Codebook.load(Path(config.run_dir) / "codebook" / "codebook.npz")
-    codebook.check_matches(data.fingerprint, "the prior's training data")
-    row_clusters = codebook.assign(domain.goal_features(data.observations))
-    observations = torch.from_numpy(data.observations).to(device)
-    train_eps, val_eps = data.split_episodes(config.val_fraction, config.seed)
-    train_rows, val_rows = data.action_rows(train_eps), data.action_rows(val_eps)
-    own_rows = distributed.rank_rows(train_rows)
+
+    def prepare(data: TrajectoryData) -> Rows:
+        data.check_observation_size(env.observation_space.shape[0], f"the {domain.name} environment")
+        return Rows(data, {"observations": torch.from_numpy(data.observations).to(device),
+                           "clusters": codebook.assign(domain.goal_features(data.observations))}, data.action_rows())
+
+    source = run_dataset_path(config.run_dir, config.dataset or None)
+    data = stage_data(source, domain.dataset_observation_key, config.memory_rows, config.val_fraction, config.seed,
+                      prepare, batch)
+    if data.fingerprint:  # streamed, rank 0 alone computes it
+        codebook.check_matches(data.fingerprint, "the prior's training data")
     rng = np.random.default_rng(config.seed)
-    val_pick = rng.choice(val_rows, size=min(len(val_rows), 20_000), replace=False)
-    val_labels = torch.from_numpy(prior_labels(data, row_clusters, val_pick, rng, config.k_min, config.k_max))
-    val_labels = val_labels.to(device)
+    held_out = data.val
+    val_pick = rng.choice(held_out.rows, size=min(len(held_out.rows), 20_000), replace=False)
+    val_labels = torch.from_numpy(prior_labels(held_out.data, held_out.tensors["clusters"], val_pick, rng,
+                                               config.k_min, config.k_max)).to(device)
+    val_observations = held_out.tensors["observations"][val_pick]
 
     prior = GoalPrior(observation_scale(env.observation_space), codebook.n_goals, config.hidden)
 
     def batch_loss(rng: np.random.Generator) -> torch.Tensor:
-        rows = rng.choice(own_rows, size=batch)
-        labels = torch.from_numpy(prior_labels(data, row_clusters, rows, rng, config.k_min, config.k_max)).to(device)
-        return F.cross_entropy(prior(observations[rows]), labels)
+        part = data.sampler.current(rng)
+        rows = rng.choice(part.rows, size=batch)
+        labels = prior_labels(part.data, part.tensors["clusters"], rows, rng, config.k_min, config.k_max)
+        return F.cross_entropy(prior(part.tensors["observations"][rows]), torch.from_numpy(labels).to(device))
 
     def validate() -> dict[str, float]:
-        logits = prior(observations[val_pick])
+        logits = prior(val_observations)
         top5 = logits.topk(min(5, codebook.n_goals), -1).indices
         return {"val_loss": F.cross_entropy(logits, val_labels).item(),
                 "val_top5_accuracy": (top5 == val_labels[:, None]).any(-1).float().mean().item(),
