@@ -258,3 +258,26 @@ def test_fast_step_replays_crafters_own_step():
             assert info["achievements"] == ref_info["achievements"]
             if step % 50 == 49:
                 assert state(ours) == state(theirs), f"seed {seed}: the worlds differ after step {step + 1}"
+
+
+@pytest.mark.parametrize("where", ["inside", "corner"])
+def test_every_view_cell_shows_its_material_inside_the_world_and_at_its_edge(where):
+    from ptgm.domains.crafter.env import MATERIALS
+
+    env = CrafterEnv("collect_wood")
+    env.reset(seed=5)
+    if where == "corner":  # the view hangs over the world's edge: cells outside are all zeros
+        target = np.array((1, 2))
+        if env.world[target][1] is not None:
+            env.world.remove(env.world[target][1])
+        env.world.move(env.player, target)
+    obs = env._observation()
+    view = obs[:VIEW_SIZE].reshape(VIEW_H, VIEW_W, N_CHANNELS)
+    px, py = env.player.pos.tolist()
+    for r in range(VIEW_H):
+        for c in range(VIEW_W):
+            material, _ = env.world[(px - VIEW_W // 2 + c, py - VIEW_H // 2 + r)]
+            expected = np.zeros(len(MATERIALS), np.uint8)
+            if material is not None:
+                expected[MATERIALS.index(material)] = 1
+            assert np.array_equal(view[r, c, :len(MATERIALS)], expected), (r, c)

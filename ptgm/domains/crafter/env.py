@@ -340,6 +340,11 @@ class CrafterEnv(gym.Env):
         return symbolic_observation(self._game)
 
 
+#: ``[x, y]``: where in the observation the material channel of view cell (x, y) starts, less one (material ids
+#: count from 1), so that adding a cell's material id gives its one-hot entry.
+_VIEW_CELL_OFFSET = ((np.arange(VIEW_H)[None, :] * VIEW_W + np.arange(VIEW_W)[:, None]) * N_CHANNELS - 1).astype(np.intp)
+
+
 def symbolic_observation(game: crafter.Env) -> np.ndarray:
     """The layout described in this module's docstring, computed from Crafter's world state."""
     world, player = game._world, game._player
@@ -350,9 +355,12 @@ def symbolic_observation(game: crafter.Env) -> np.ndarray:
     area_w, area_h = world.area
     xs, xe = max(x0, 0), min(x0 + VIEW_W, area_w)
     ys, ye = max(y0, 0), min(y0 + VIEW_H, area_h)
-    mats = world._mat_map[xs:xe, ys:ye].T  # -> [y, x]; ids 1..12 are MATERIALS
-    rows, cols = np.nonzero(mats)
-    view[rows + (ys - y0), cols + (xs - x0), mats[rows, cols].astype(np.intp) - 1] = 1
+    if xe - xs == VIEW_W and ye - ys == VIEW_H:  # the whole view inside the world: one scatter
+        obs[_VIEW_CELL_OFFSET + world._mat_map[xs:xe, ys:ye]] = 1
+    else:
+        mats = world._mat_map[xs:xe, ys:ye].T  # -> [y, x]; ids 1..12 are MATERIALS
+        rows, cols = np.nonzero(mats)
+        view[rows + (ys - y0), cols + (xs - x0), mats[rows, cols].astype(np.intp) - 1] = 1
     obj_ids = world._obj_map[xs:xe, ys:ye].T
     for r, c in zip(*np.nonzero(obj_ids)):
         obj = world._objects[obj_ids[r, c]]
@@ -366,7 +374,8 @@ def symbolic_observation(game: crafter.Env) -> np.ndarray:
                 continue
         view[r + (ys - y0), c + (xs - x0), channel] = 1
     inventory = player.inventory
-    obs[INVENTORY_OFFSET:FACING_OFFSET] = [min(inventory[name], 9) for name in ITEMS]
+    obs[INVENTORY_OFFSET:FACING_OFFSET] = np.minimum(np.fromiter(map(inventory.__getitem__, ITEMS), np.int64,
+                                                                 len(ITEMS)), 9)
     obs[FACING_OFFSET + FACINGS.index(tuple(int(v) for v in player.facing))] = 1
     obs[SLEEP_OFFSET] = player.sleeping
     obs[DAYLIGHT_OFFSET] = int(round(float(world.daylight) * DAYLIGHT_LEVELS))
