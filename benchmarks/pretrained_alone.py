@@ -11,7 +11,9 @@ exactly that starting policy (`ptgm.agent.Agent`, no environment step of RL):
 - ``ptgm``: the high-level actor is a copy of the goal prior, so it picks goals as the prior
   does, and the frozen low-level policy reaches them;
 - ``ptgm-no-prior``: a freshly initialised actor over the same cluster goals (nearly uniform);
-- ``spirl``: the actor is a copy of SPiRL's skill prior p(z|s), decoded into 10 actions each;
+- ``spirl`` / ``spirl-cl``: SPiRL's skill prior p(z|s) alone (the actor starts as its copy): each skill is
+  sampled from the prior (or is its most likely one) and decoded into 10 actions, open-loop at once
+  (``spirl``) or each from the state reached (``spirl-cl``, the closed-loop decoder);
 - ``bc-ppo``: the flat policy behaviour-cloned on the play data;
 - ``sac`` / ``ppo``: a freshly initialised flat policy (the random control).
 
@@ -33,20 +35,23 @@ from pathlib import Path
 import numpy as np
 
 from ptgm.agent import Agent
+from ptgm.baselines.spirl import SkillPriorPolicy
 from ptgm.bench import mean_std
 from ptgm.domains import get_domain
+from ptgm.methods import get_method
 from ptgm.settings import TrainConfig
 from ptgm.train import evaluate_model
 from ptgm.utils import PTGMError, atomic_write_bytes, atomic_write_json, seed_everything
 
 #: The methods compared by default, per domain: each's pre-trained start and the random control.
-DEFAULT_METHODS = {"kitchen": ["ptgm", "ptgm-no-prior", "spirl", "sac"],
+DEFAULT_METHODS = {"kitchen": ["ptgm", "ptgm-no-prior", "spirl", "spirl-cl", "sac"],
                    "crafter": ["ptgm", "ptgm-no-prior", "bc-ppo", "ppo"]}
 
 #: What acts in each method's starting policy, for the table.
 STARTS = {"ptgm": "goal prior → low-level policy", "ptgm-no-prior": "untrained actor over the goals → low-level policy",
           "ptgm-sac": "goal prior → low-level policy", "ptgm-no-cluster": "untrained continuous-goal actor",
-          "spirl": "skill prior → skill decoder", "bc-ppo": "behaviour-cloned flat policy",
+          "spirl": "skill prior → open-loop skill decoder", "spirl-cl": "skill prior → closed-loop skill decoder",
+          "bc-ppo": "behaviour-cloned flat policy",
           "sac": "untrained flat policy", "ppo": "untrained flat policy"}
 
 
@@ -54,6 +59,12 @@ def evaluate_start(config: TrainConfig, episodes: int) -> dict[bool, dict]:
     """The evaluations of ``config.method``'s policy as built, before any RL, sampling its actions (False) and
     with its most likely action (True); the policy is built once for both (bc-ppo's cloning is not cheap)."""
     seed_everything(config.seed)
+    method = get_method(config.method)
+    if method.pieces == "skills":  # SPiRL: the skill prior itself (any prior type), no SAC actor built
+        skills = method.load_pieces(config)
+        policy = SkillPriorPolicy(skills)
+        return {deterministic: evaluate_model(config, policy, skills, episodes=episodes, deterministic=deterministic)
+                for deterministic in (False, True)}
     agent = Agent(config.method, config)
     agent.model.get_env().close()
     return {deterministic: evaluate_model(config, agent.model, agent.pieces, episodes=episodes,

@@ -236,7 +236,14 @@ class PriorConfig(StageSettings):
 @dataclass
 class SpirlConfig(StageSettings):
     """Settings of `ptgm spirl`: SPiRL's skill VAE and skill prior p(z | s) (continuous actions), written to
-    RUN_DIR/spirl."""
+    RUN_DIR/spirl (open-loop skill decoder, method ``spirl``) or RUN_DIR/spirl-cl (closed-loop decoder,
+    method ``spirl-cl``).
+
+    Defaults are the paper's and its repository's Kitchen configuration (clvrai/spirl,
+    ``configs/skill_prior_learning/kitchen/hierarchical[_cl]``): H = 10, |z| = 10, β = 5e-4, batch 128,
+    learning rate 1e-3, LSTMs of 128 units, a closed-loop decoder of 6 hidden layers of 128 and a prior of
+    7 hidden layers of 128 (the repository's 6 "processing" layers after an input layer).
+    """
 
     domain: str = field(default="kitchen", metadata={"help": "domain plug-in (continuous actions only)",
                                                      "choices": "domains"})
@@ -247,15 +254,48 @@ class SpirlConfig(StageSettings):
         "help": "H, actions per skill (environment steps per downstream step)"})
     latent_dim: int = field(default=10, metadata={"range": AT_LEAST_1, "help": "size of the skill latent z"})
     beta: float = field(default=5e-4, metadata={"range": AT_LEAST_0, "help": "β, weight of KL(q(z|a) ‖ N(0, I)) in the VAE loss"})
-    hidden: tuple[int, ...] = field(default=(128, 128, 128), metadata={"range": AT_LEAST_1, "help": "encoder and decoder hidden widths"})
-    prior_hidden: tuple[int, ...] = field(default=(256, 256), metadata={"range": AT_LEAST_1,
-        "help": "skill prior hidden widths (the downstream SAC actor's, which starts as a copy of the prior)"})
+    closed_loop: bool = field(default=False, metadata={
+        "help": "closed-loop skill decoder a_t = decoder(s_t, z) with a state-conditioned encoder (the repository's "
+                "ClSPiRLMdl, method spirl-cl, written to RUN_DIR/spirl-cl); false: the paper's open-loop LSTM "
+                "decoder z -> a_1..a_H (method spirl, RUN_DIR/spirl)"})
+    lstm_size: int = field(default=128, metadata={"range": AT_LEAST_1,
+        "help": "units of the LSTM encoder q(z | a, s) and of the open-loop LSTM decoder"})
+    hidden: tuple[int, ...] = field(default=(128,) * 6, metadata={"range": AT_LEAST_1,
+        "help": "hidden widths of the closed-loop decoder MLP (unused by the open-loop decoder)"})
+    prior_hidden: tuple[int, ...] = field(default=(128,) * 7, metadata={"range": AT_LEAST_1,
+        "help": "skill prior hidden widths (ReLU; a Gaussian prior is copied into the downstream SAC actor, "
+                "whose widths these become)"})
+    prior_type: str = field(default="gaussian", metadata={
+        "help": "skill prior p(z | s): a diagonal Gaussian (the paper), or a mixture of prior_components "
+                "diagonal Gaussians for multimodal play (the repository's learned_prior_type=gmm)",
+        "choices": ("gaussian", "mixture")})
+    prior_components: int = field(default=5, metadata={"range": AT_LEAST_1,
+        "help": "components of the mixture prior (the repository's n_gmm_prior_components)"})
+    prior_loss: str = field(default="nll", metadata={
+        "help": "how the prior fits the detached posterior: nll, -log p(z | s) of a posterior sample z (the "
+                "repository's default, nll_prior_train; needed by the mixture), or kl, the analytic "
+                "KL(sg(q(z|a)) ‖ p(z|s)) of the paper (Gaussian prior only; same expected gradient, less noise)",
+        "choices": ("nll", "kl")})
     device: str = field(default="auto", metadata={
         "help": "where torch runs: auto (a GPU when there is one, else the CPU), cpu, cuda or cuda:N"})
     amp: bool = field(default=False, metadata={"help": "GPU: mixed precision (float16 autocast with loss scaling)"})
     val_fraction: float = field(default=0.05, metadata={"range": FRACTION, "help": "fraction of episodes held out"})
     eval_every: int = field(default=1000, metadata={"range": AT_LEAST_1, "help": "gradient steps between validation passes"})
     checkpoint_every: int = field(default=5000, metadata={"range": AT_LEAST_1, "help": "gradient steps between checkpoints"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.prior_type not in ("gaussian", "mixture"):
+            raise PTGMError(f"Unknown skill prior {self.prior_type!r} (--prior-type); choose gaussian or mixture.")
+        if self.prior_loss not in ("nll", "kl"):
+            raise PTGMError(f"Unknown prior loss {self.prior_loss!r} (--prior-loss); choose nll or kl.")
+        if self.prior_type == "mixture" and self.prior_loss == "kl":
+            raise PTGMError("A mixture prior has no closed-form KL to the posterior: train it with --prior-loss nll.")
+
+    @property
+    def stage_name(self) -> str:
+        """The stage (and its directory under RUN_DIR): ``spirl``, or ``spirl-cl`` for the closed-loop model."""
+        return "spirl-cl" if self.closed_loop else "spirl"
 
 
 # -- downstream ----------------------------------------------------------------------------------------

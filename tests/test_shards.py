@@ -6,7 +6,7 @@ import shutil
 
 import numpy as np
 
-from ptgm.clustering.codebook import Codebook, ClusterConfig, cluster
+from ptgm.clustering.codebook import ClusterConfig, Codebook, cluster
 from ptgm.data.generate import dataset_path, load_run_dataset
 from ptgm.data.shards import EpisodeChunks
 from ptgm.lowlevel.train import PretrainConfig, pretrain

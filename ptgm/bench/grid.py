@@ -67,8 +67,9 @@ def _pretrain_stages(config: BenchConfig) -> dict:
                         f"--share-from {config.run_dir}.")
     prior = train_prior(PriorConfig(steps=config.prior_steps, **common))
     stages = {"data": data, "lowlevel": low, "prior": prior, "fingerprint": codebook.get("fingerprint")}
-    if "spirl" in config.methods and not config.summarize_only:  # SPiRL's skills and skill prior, same data
-        stages["spirl"] = train_spirl(SpirlConfig(**common))
+    for method, closed_loop in (("spirl", False), ("spirl-cl", True)):  # SPiRL's skills and prior, same data
+        if method in config.methods and not config.summarize_only:
+            stages[method] = train_spirl(SpirlConfig(closed_loop=closed_loop, **common))
     return stages
 
 
