@@ -282,6 +282,9 @@ class SpirlConfig(StageSettings):
     val_fraction: float = field(default=0.05, metadata={"range": FRACTION, "help": "fraction of episodes held out"})
     eval_every: int = field(default=1000, metadata={"range": AT_LEAST_1, "help": "gradient steps between validation passes"})
     checkpoint_every: int = field(default=5000, metadata={"range": AT_LEAST_1, "help": "gradient steps between checkpoints"})
+    memory_rows: int = field(default=0, metadata={"range": AT_LEAST_0,
+        "help": "read a dataset of more rows than this in chunks of whole episodes of at most this many rows, "
+                "never whole (for datasets larger than memory; 0: load it whole)"})
 
     def __post_init__(self) -> None:
         super().__post_init__()

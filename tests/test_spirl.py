@@ -377,6 +377,24 @@ def kitchen_cl_skills(kitchen_skills):
     return run, train_spirl(SpirlConfig(run_dir=str(run), domain="kitchen", closed_loop=True, **SMALL))
 
 
+def test_spirl_streams_a_dataset_larger_than_its_memory(kitchen_skills, tmp_path, monkeypatch):
+    import shutil
+
+    from ptgm.data.shards import EpisodeChunks
+
+    run = tmp_path / "run"
+    shutil.copytree(kitchen_skills[0] / "data", run / "data")
+    loaded = []
+    original = EpisodeChunks.load
+    monkeypatch.setattr(EpisodeChunks, "load", lambda self, episodes: loaded.append(
+        int(self.lengths[episodes].sum())) or original(self, episodes))
+    summary = train_spirl(SpirlConfig(run_dir=str(run), domain="kitchen", closed_loop=True, memory_rows=300, **SMALL))
+    lengths = EpisodeChunks.open(run / "data" / "play-v0").lengths
+    assert len(loaded) > 2 and max(loaded) <= max(300, lengths.max())
+    assert summary["fingerprint"] == kitchen_skills[1]["fingerprint"] and summary["train_windows"] > 300
+    assert np.isfinite(summary["val_recon_mse"])
+
+
 def test_spirl_cl_trains_and_its_skills_round_trip(kitchen_cl_skills, tmp_path):
     run, summary = kitchen_cl_skills
     assert (run / "spirl-cl" / "skills.pt").exists() and (run / "spirl" / "skills.pt").exists()

@@ -48,7 +48,8 @@ from torch.distributions import Categorical, Distribution, Independent, MixtureS
 
 from ptgm import distributed
 from ptgm.data.dataset import TrajectoryData
-from ptgm.data.generate import load_run_dataset
+from ptgm.data.generate import load_run_dataset, run_dataset_path
+from ptgm.data.shards import Rows, stage_data
 from ptgm.domains import domain_of, get_domain
 from ptgm.nets import SavableModule, ScaledInput, mlp, observation_scale
 from ptgm.settings import TARGET_DIVERGENCE, SpirlConfig
@@ -358,33 +359,37 @@ def train_spirl(config: SpirlConfig) -> dict:
         return previous
     seed_everything(config.seed)
     batch = distributed.share_of(config.batch_size)
-    data = load_run_dataset(config.run_dir, config.dataset or None, domain.dataset_observation_key)
-    data.check_observation_size(env.observation_space.shape[0], f"the {domain.name} environment")
-    if data.actions.shape[1:] != action_space.shape:
-        raise PTGMError(f"The dataset's actions have shape {data.actions.shape[1:]} but the {domain.name} "
-                        f"environment's have {action_space.shape}; it was recorded for another environment.")
-    train_eps, val_eps = data.split_episodes(config.val_fraction, config.seed)
-    train_starts = skill_window_starts(data, config.horizon, train_eps)
-    val_starts = skill_window_starts(data, config.horizon, val_eps)
-    if len(train_starts) == 0 or len(val_starts) == 0:
+
+    def prepare(data: TrajectoryData) -> Rows:
+        data.check_observation_size(env.observation_space.shape[0], f"the {domain.name} environment")
+        if data.actions.shape[1:] != action_space.shape:
+            raise PTGMError(f"The dataset's actions have shape {data.actions.shape[1:]} but the {domain.name} "
+                            f"environment's have {action_space.shape}; it was recorded for another environment.")
+        return Rows(data, {"observations": torch.from_numpy(data.observations).to(device)})
+
+    source = run_dataset_path(config.run_dir, config.dataset or None)
+    data = stage_data(source, domain.dataset_observation_key, config.memory_rows, config.val_fraction, config.seed,
+                      prepare, batch, rows_of=lambda data, episodes: skill_window_starts(data, config.horizon, episodes),
+                      rows_per_episode=lambda lengths: lengths - config.horizon)
+    held_out = data.val
+    if data.train_transitions == 0 or len(held_out.rows) == 0:
         raise PTGMError(f"No window of {config.horizon} actions fits inside the dataset's "
-                        f"{'training' if len(train_starts) == 0 else 'held-out'} episodes; record longer episodes "
-                        "or lower --horizon.")
-    observations = torch.from_numpy(data.observations).to(device)
-    own_starts = distributed.rank_rows(train_starts)
+                        f"{'training' if data.train_transitions == 0 else 'held-out'} episodes; record longer "
+                        "episodes or lower --horizon.")
     rng = np.random.default_rng(config.seed)
-    val_pick = rng.choice(val_starts, size=min(len(val_starts), 5000), replace=False)
-    val_obs = observations[torch.from_numpy(window_rows(val_pick, config.horizon)).to(device)]
-    val_actions = torch.from_numpy(action_windows(data, val_pick, config.horizon)).to(device)
+    val_pick = rng.choice(held_out.rows, size=min(len(held_out.rows), 5000), replace=False)
+    val_obs = held_out.tensors["observations"][torch.from_numpy(window_rows(val_pick, config.horizon)).to(device)]
+    val_actions = torch.from_numpy(action_windows(held_out.data, val_pick, config.horizon)).to(device)
 
     model = SkillModel(observation_scale(env.observation_space), action_space.shape[0], config.horizon,
                        config.latent_dim, config.closed_loop, config.lstm_size, config.hidden, config.prior_hidden,
                        config.prior_type, config.prior_components)
 
     def batch_loss(rng: np.random.Generator) -> torch.Tensor:
-        rows = rng.choice(own_starts, size=batch)
-        actions = torch.from_numpy(action_windows(data, rows, config.horizon)).to(device)
-        states = observations[torch.from_numpy(window_rows(rows, config.horizon)).to(device)]
+        part = data.sampler.current(rng)
+        rows = rng.choice(part.rows, size=batch)
+        actions = torch.from_numpy(action_windows(part.data, rows, config.horizon)).to(device)
+        states = part.tensors["observations"][torch.from_numpy(window_rows(rows, config.horizon)).to(device)]
         return model.losses(states, actions, config.beta, config.prior_loss)["loss"]
 
     def validate() -> dict[str, float]:
@@ -413,8 +418,8 @@ def train_spirl(config: SpirlConfig) -> dict:
     model.save(out / "skills.pt", fingerprint=data.fingerprint, domain=domain.name)
     # Predicting every action as the dataset mean: the MSE a useless decoder gets.
     mean_action_mse = float(val_actions.var(dim=(0, 1), unbiased=False).mean())
-    summary = {**metrics, "mean_action_mse": mean_action_mse, "train_windows": int(len(train_starts)),
-               "val_windows": int(len(val_starts)), "fingerprint": data.fingerprint}
+    summary = {**metrics, "mean_action_mse": mean_action_mse, "train_windows": data.train_transitions,
+               "val_windows": int(len(held_out.rows)), "fingerprint": data.fingerprint}
     mark_stage_done(out, config, summary)
     distributed.barrier()
     logger.info(f"[{config.stage_name}] held-out reconstruction MSE {metrics['val_recon_mse']:.4f} (predicting the "

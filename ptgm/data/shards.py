@@ -1,6 +1,6 @@
 """Datasets larger than memory: a Minari dataset read a chunk of whole episodes at a time.
 
-The pre-training stages (``ptgm pretrain``, ``cluster``, ``prior``) take ``--memory-rows N``: when the dataset
+The pre-training stages (``ptgm pretrain``, ``cluster``, ``prior``, ``spirl``) take ``--memory-rows N``: when the dataset
 holds more rows than that, they never load it whole. Training draws its batches from one chunk of at most N
 rows of whole episodes (so hindsight goals stay inside their episode), moving to another chunk, drawn at
 random, after about as many batches as it takes to see that chunk once; under torchrun each process keeps to
@@ -11,7 +11,7 @@ dataset's fingerprint is computed the same way, and equals the one of the datase
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -99,11 +99,11 @@ class EpisodeChunks:
 @dataclass
 class Rows:
     """Training rows in memory: a chunk, what a stage computed of it (tensors on its device, arrays), and the
-    rows of it that batches are drawn from."""
+    rows of it that batches are drawn from (:func:`stage_data` sets them)."""
 
     data: TrajectoryData
     tensors: dict[str, torch.Tensor | np.ndarray]
-    rows: np.ndarray
+    rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
 
 class ChunkSampler:
@@ -153,7 +153,7 @@ class StageData:
         sampler: where the training batches come from (under torchrun, this process's share).
         val: the held-out rows (streaming: the held-out episodes that fit in a quarter of ``memory_rows``).
         fingerprint: the whole dataset's (streaming, computed by rank 0 only; "" on the others).
-        train_transitions: transitions of the training episodes, all processes' together.
+        train_transitions: training rows (by default transitions) of all processes together.
         held_out_episodes: ``(data, episodes)`` to start tests from: the held-out episodes of ``data``.
     """
 
@@ -164,12 +164,26 @@ class StageData:
     held_out_episodes: tuple[TrajectoryData, np.ndarray]
 
 
+def action_rows(data: TrajectoryData, episodes: np.ndarray) -> np.ndarray:
+    """The rows a stage trains on by default: every row of ``episodes`` that carries an action."""
+    return data.action_rows(episodes)
+
+
 def stage_data(source: str | Path, observation_key: str | None, memory_rows: int, val_fraction: float, seed: int,
-               prepare, batch_size: int) -> StageData:
+               prepare, batch_size: int, rows_of=action_rows, rows_per_episode=lambda lengths: lengths - 1) -> StageData:
     """The dataset at ``source`` split into training and held-out episodes, whole when it fits in
-    ``memory_rows`` (or that is 0), else streamed chunk by chunk; ``prepare(data) -> Rows`` makes a chunk's
-    tensors (its rows: every row with an action)."""
+    ``memory_rows`` (or that is 0), else streamed chunk by chunk.
+
+    ``prepare(data) -> Rows`` makes a chunk's tensors; ``rows_of(data, episodes)`` says which of its rows batches
+    start from (default: those with an action; SPiRL: the starts of whole skill windows) and
+    ``rows_per_episode(lengths)`` how many that is per episode of ``lengths`` rows.
+    """
     from ptgm import distributed
+
+    def prepare_chunk(data: TrajectoryData) -> Rows:
+        part = prepare(data)
+        part.rows = rows_of(data, np.arange(data.n_episodes))
+        return part
 
     chunks = EpisodeChunks.open(source, observation_key)
     train_eps, val_eps = split_episode_ids(chunks.n_episodes, val_fraction, seed)
@@ -177,12 +191,13 @@ def stage_data(source: str | Path, observation_key: str | None, memory_rows: int
         val_data = chunks.load(held_out(chunks, val_eps, memory_rows))
         groups = own_groups(chunks.groups(train_eps, memory_rows), distributed.rank(), distributed.world_size())
         fingerprint = chunks.fingerprint(memory_rows) if distributed.is_main() else ""
-        return StageData(ChunkSampler(chunks, groups, prepare, batch_size), prepare(val_data), fingerprint,
-                         int((chunks.lengths[train_eps] - 1).sum()), (val_data, np.arange(val_data.n_episodes)))
+        return StageData(ChunkSampler(chunks, groups, prepare_chunk, batch_size), prepare_chunk(val_data),
+                         fingerprint, int(np.maximum(rows_per_episode(chunks.lengths[train_eps]), 0).sum()),
+                         (val_data, np.arange(val_data.n_episodes)))
     data = chunks.load(np.arange(chunks.n_episodes))
     whole = prepare(data)
-    train_rows = data.action_rows(train_eps)
+    train_rows = rows_of(data, train_eps)
     fixed = Rows(data, whole.tensors, distributed.rank_rows(train_rows))
-    return StageData(ChunkSampler(None, [], prepare, batch_size, fixed=fixed),
-                     Rows(data, whole.tensors, data.action_rows(val_eps)), data.fingerprint, len(train_rows),
+    return StageData(ChunkSampler(None, [], prepare_chunk, batch_size, fixed=fixed),
+                     Rows(data, whole.tensors, rows_of(data, val_eps)), data.fingerprint, len(train_rows),
                      (data, val_eps))

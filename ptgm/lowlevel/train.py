@@ -45,7 +45,7 @@ def pretrain(config: PretrainConfig) -> dict:
         data.check_observation_size(env.observation_space.shape[0], f"the {domain.name} environment")
         return Rows(data, {"observations": torch.from_numpy(data.observations).to(device),
                            "goals": torch.from_numpy(domain.goal_features(data.observations)).to(device),
-                           "actions": torch.from_numpy(data.actions).to(device)}, data.action_rows())
+                           "actions": torch.from_numpy(data.actions).to(device)})
 
     source = run_dataset_path(config.run_dir, config.dataset or None)
     data = stage_data(source, domain.dataset_observation_key, config.memory_rows, config.val_fraction, config.seed,

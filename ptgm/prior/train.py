@@ -68,7 +68,7 @@ def train_prior(config: PriorConfig) -> dict:
     def prepare(data: TrajectoryData) -> Rows:
         data.check_observation_size(env.observation_space.shape[0], f"the {domain.name} environment")
         return Rows(data, {"observations": torch.from_numpy(data.observations).to(device),
-                           "clusters": codebook.assign(domain.goal_features(data.observations))}, data.action_rows())
+                           "clusters": codebook.assign(domain.goal_features(data.observations))})
 
     source = run_dataset_path(config.run_dir, config.dataset or None)
     data = stage_data(source, domain.dataset_observation_key, config.memory_rows, config.val_fraction, config.seed,
