@@ -1,11 +1,11 @@
 """Datasets larger than memory: a Minari dataset read a chunk of whole episodes at a time.
 
-The pre-training stages (``ptgm pretrain``, ``cluster``, ``prior``, ``spirl``) take ``--memory-rows N``: when the dataset
-holds more rows than that, they never load it whole. Training draws its batches from one chunk of at most N
-rows of whole episodes (so hindsight goals stay inside their episode), moving to another chunk, drawn at
-random, after about as many batches as it takes to see that chunk once; under torchrun each process keeps to
-its own chunks. Held-out episodes are one more chunk; K-means runs on a sample drawn chunk by chunk. The
-dataset's fingerprint is computed the same way, and equals the one of the dataset loaded whole.
+The pre-training stages (``ptgm pretrain``, ``cluster``, ``prior``, ``spirl``) take ``--memory-rows N``: when
+the dataset holds more rows than that, they never load it whole. Training draws its batches from one chunk of at
+most N rows of whole episodes (so hindsight goals and skill windows stay inside their episode), moving to
+another chunk, drawn at random, after about as many batches as it takes to see that chunk once; under torchrun
+each process keeps to its own chunks. Held-out episodes are one more chunk; K-means runs on a sample drawn chunk
+by chunk. The dataset's fingerprint is computed the same way, and equals the one of the dataset loaded whole.
 """
 
 from __future__ import annotations
