@@ -170,7 +170,8 @@ def action_rows(data: TrajectoryData, episodes: np.ndarray) -> np.ndarray:
 
 
 def stage_data(source: str | Path, observation_key: str | None, memory_rows: int, val_fraction: float, seed: int,
-               prepare, batch_size: int, rows_of=action_rows, rows_per_episode=lambda lengths: lengths - 1) -> StageData:
+               prepare, batch_size: int, rows_of=action_rows,
+               rows_per_episode=lambda lengths: lengths - 1) -> StageData:
     """The dataset at ``source`` split into training and held-out episodes, whole when it fits in
     ``memory_rows`` (or that is 0), else streamed chunk by chunk.
 
