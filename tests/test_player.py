@@ -1,7 +1,10 @@
 import numpy as np
+from crafter import objects
 
 from ptgm.data.generate import coverage_table
 from ptgm.domains import get_domain
+from ptgm.domains.crafter.env import ACTIONS
+from ptgm.domains.crafter.player import RANK
 
 
 def test_scripted_player_unlocks_what_it_claims():
@@ -64,3 +67,73 @@ def test_scripted_player_survives_shelters_and_climbs():
     assert coverage["make_stone_sword"] >= 0.25
     assert coverage["wake_up"] >= 0.5
     assert coverage["collect_iron"] > 0.0
+
+
+def _fresh_player(seed: int = 0):
+    """A player at the start of an episode, with the world's creatures within 12 cells removed (so
+    none interferes with the situation a test sets up)."""
+    domain = get_domain("crafter")
+    env = domain.make_env(None, max_steps=1000)
+    env.reset(seed=seed)
+    game = env.unwrapped
+    for obj in list(game.world.objects):
+        if obj is not game.player and game.player.distance(obj) <= 12:
+            game.world.remove(obj)
+    return env, game, domain.scripted_player(env, np.random.default_rng(seed))
+
+
+def test_player_fights_an_adjacent_zombie():
+    """A zombie next to the player is turned to and hit until it dies."""
+    env, game, player = _fresh_player()
+    x, y = (int(v) for v in game.player.pos)
+    for cell in ((x + 1, y), (x + 2, y), (x + 1, y + 1), (x + 1, y - 1)):
+        game.world[cell] = "grass"
+    zombie = objects.Zombie(game.world, (x + 1, y), game.player)
+    game.world.add(zombie)
+    actions = []
+    while zombie.health > 0 and len(actions) < 8:
+        actions.append(ACTIONS[player(None)])
+        assert player.intention == "defend"
+        env.step(ACTIONS.index(actions[-1]))
+    assert zombie.health <= 0  # a zombie has 5 health, a hit without a sword takes 1
+    assert actions[1:] == ["do"] * (len(actions) - 1) and actions[0] in ("move_right", "do")
+
+
+def test_night_interrupts_a_chosen_intention():
+    """Falling dark sends the player to its shelter even while it is on a chosen errand (``eat``)."""
+    env, game, player = _fresh_player()
+    x, y = (int(v) for v in game.player.pos)
+    for dx in range(1, 7):
+        game.world[(x + dx, y)] = "grass"
+    game.world.add(objects.Cow(game.world, (x + 6, y)))
+    game.player.inventory["stone"] = 9  # to wall itself in with
+    game.world.daylight = 0.95
+    player._start("eat")
+    player(None)
+    assert player.intention == "eat"
+    game.world.daylight = 0.5  # (falling from the previous step's daylight)
+    player(None)
+    assert player.intention == "sleep"
+
+
+def test_player_waits_walled_in_while_zombies_linger_after_dawn():
+    """Walled in at dawn with a zombie just outside, the player stays in; with none it goes out."""
+    for with_zombie in (True, False):
+        env, game, player = _fresh_player()
+        x, y = (int(v) for v in game.player.pos)
+        for dx in range(-4, 4):
+            for dy in range(-2, 3):
+                game.world[(x + dx, y + dy)] = "stone"
+        game.world[(x, y)] = game.world[(x + 1, y)] = "grass"  # the two-cell pocket
+        for dx in (-4, -3, -2):
+            game.world[(x + dx, y)] = "grass"
+        if with_zombie:
+            game.world.add(objects.Zombie(game.world, (x - 3, y), game.player))
+        assert player._enclosed()
+        game.world.daylight = 0.95
+        player._start("sleep", RANK["sleep"])
+        actions = [ACTIONS[player(None)] for _ in range(10)]
+        if with_zombie:
+            assert actions == ["noop"] * 10 and player.intention == "sleep"
+        else:
+            assert player.intention != "sleep"

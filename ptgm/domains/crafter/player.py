@@ -6,15 +6,17 @@ like the achievement it works toward: ``collect_wood``, ``make_stone_pickaxe``, 
 
 1. a zombie or skeleton close by is fought (``defend``);
 2. thirst or hunger that has become urgent is dealt with (``drink``, ``eat``);
-3. at dusk, or when exhausted or hurt, it walls itself into a two-cell pocket (digging into
-   rock, placing stones, or tables when out of stone), sleeps until rested and waits there for
-   daylight (``sleep``); a pocket by water lets it drink through the night;
+3. at dusk (even on a chosen errand), or when exhausted or hurt, it walls itself into a two-cell
+   pocket (digging into rock, placing stones, or tables when out of stone), sleeps until rested
+   and waits there for daylight, and after dawn for the zombies gathered round it to go
+   (``sleep``); a pocket by water lets it drink through the night, one in rock lets it tunnel on;
 4. otherwise a new intention is drawn at random, weighted by what the inventory allows and
    what the next step of the tech tree needs, times a per-episode *taste* so episodes differ.
 
 It navigates by breadth-first search on numpy masks of the world map, digging through trees
 and the rock its pickaxe can break, and never steps on or next to lava. It remembers the cells
-it has seen: it only seeks materials it has seen, and otherwise explores toward unseen cells
+it has seen: it only seeks materials it has seen (iron and diamonds from further off, once its
+tools can mine them), and otherwise explores toward unseen cells
 (toward mountains when it looks for stone, coal, iron or diamonds). A few actions are random.
 It reads the world state (as a human reads the screen) but never a task reward.
 """
@@ -38,10 +40,14 @@ MINERALS = ("stone", "coal", "iron", "diamond")  # found in mountains
 TOOLS = ("wood_pickaxe", "wood_sword", "stone_pickaxe", "stone_sword", "iron_pickaxe", "iron_sword")
 VIEW = (4, 3)  # the local view reaches 4 cells left/right and 3 up/down
 DIG_COST = 2  # steps to dig a cell (turn to it, hit it) on top of walking in
-DUSK = 0.7  # daylight below which the player shelters for the night
-DAWN = 0.85  # daylight above which it leaves the shelter
+DUSK = 0.8  # daylight below which, falling, the player shelters (zombies spawn below ~0.83)
+MORNING = 0.7  # daylight below which, rising, it is still night for a player outside
+DAWN = 0.85  # daylight above which it leaves the shelter (once no zombie waits outside)
+MORNING_WAIT = 60  # the most steps after dawn it waits walled in for zombies around to go
 EVENING = 0.93  # daylight below which, falling, it tops up food and drink for the night
 POCKET_CELLS = 6  # the most ground cells a shelter may have (a tunnel dug from it included)
+FAR_REACH = {"iron": 80, "diamond": 150}  # search cost within which seen iron and diamonds are sought
+LOW_NEED = 2  # food or drink at or below which the player stops what it does to eat or drink
 NIGHT_WORK = 4  # energy, health, food and drink above which the player works walled in at night
 RANK = {"defend": 3, "drink": 2, "eat": 2, "sleep": 1}  # an urgent intention interrupts lower ranks
 OPTIONS = ("collect_wood", "collect_sapling", "place_plant", "eat_plant", "drink", "eat", "place_table",
@@ -111,12 +117,13 @@ class CrafterScriptedPlayer:
         self.intention = "none"
         self._plan: Iterator[int] | None = None
         self._plan_steps = 0
+        self._rank = 0  # RANK of the current intention if it was started as urgent, else 0
         self._suspended: tuple | None = None  # the intention an urgent one interrupted, resumed after it
         self._bad_pockets: set = set()  # pockets that could not be built (not tried again)
         self._interrupted = False  # whether the suspended intention was interrupted since it started
         self._walls: list = []  # the walls of the pocket being built (never dug through meanwhile)
         self._t = 0
-        self._daylight, self._evening = 1.0, False
+        self._daylight, self._evening, self._night = float(env.world.daylight), False, False
         self._rest_after = 0  # no new shelter attempt before this step (after a failed one)
         self._tunnel_after = 0  # no night work before this step (after finding none)
         world = env.world
@@ -133,6 +140,7 @@ class CrafterScriptedPlayer:
         self._t += 1
         daylight = self.env.world.daylight
         self._evening = daylight < min(EVENING, self._daylight)
+        self._night = daylight < (DUSK if daylight < self._daylight else MORNING)
         self._daylight = daylight
         x, y = self._pos()
         self.seen[max(0, x - VIEW[0]):x + VIEW[0] + 1, max(0, y - VIEW[1]):y + VIEW[1] + 1] = True
@@ -140,25 +148,26 @@ class CrafterScriptedPlayer:
         if cows:
             self._cow_seen = tuple(int(v) for v in cows[0].pos)
         urgent = self._urgent()
-        if urgent is not None and RANK[urgent] > RANK.get(self.intention, 0):
-            if self.intention in RANK and self._plan is not None:
-                self._suspended = (self.intention, self._plan, self._plan_steps)
+        # Only an intention started as urgent outranks another: a chosen ``eat`` yields to the night.
+        if urgent is not None and RANK[urgent] > self._rank:
+            if self._rank and self._plan is not None:
+                self._suspended = (self.intention, self._plan, self._plan_steps, self._rank)
                 self._interrupted = True
-            self._start(urgent)
+            self._start(urgent, RANK[urgent])
         if (self.intention not in RANK and self.rng.random() < self.epsilon
                 and not self.env.player.sleeping):
             return self._safe(int(self.rng.choice(self._random_actions)))
         for _ in range(3):  # an intention may finish without acting; pick another
             if self._plan is None or self._plan_steps >= self.intention_timeout:
                 if self._suspended is not None:
-                    (self.intention, self._plan, self._plan_steps), self._suspended = self._suspended, None
+                    (self.intention, self._plan, self._plan_steps, self._rank), self._suspended = self._suspended, None
                 else:
                     self._start(self._choose())
             action = next(self._plan, None)
             if action is not None:
                 self._plan_steps += 1
                 return self._safe(int(action))
-            self._plan = None
+            self._plan, self._rank = None, 0
         return self._safe(MOVES[DIRS[int(self.rng.integers(4))]])
 
     # -- what to do -----------------------------------------------------------------------------
@@ -168,8 +177,8 @@ class CrafterScriptedPlayer:
 
     _random_actions = tuple(i for name, i in A.items() if name != "sleep")  # sleeping is never random
 
-    def _start(self, name: str) -> None:
-        self.intention, self._plan, self._plan_steps = name, self._intention(name), 0
+    def _start(self, name: str, rank: int = 0) -> None:
+        self.intention, self._plan, self._plan_steps, self._rank = name, self._intention(name), 0, rank
 
     def _urgent(self) -> str | None:
         """An intention that must start now, whatever the player is doing."""
@@ -177,14 +186,14 @@ class CrafterScriptedPlayer:
         if self._threats(4) and not self._enclosed():
             return "defend"
         # In the shelter at night, thirst and hunger must be dire to go out among the zombies.
-        low = 2
+        low = LOW_NEED
         if self._sheltered():  # after dawn starts, or when health runs low, it is time to go
             low = 0 if inv["health"] <= 4 or self._daylight > 0.7 else -1
         if inv["drink"] <= low:
             return "drink"
         if inv["food"] <= low:
             return "eat"
-        tired = inv["energy"] <= 2 or inv["health"] <= 3 or self.env.world.daylight < DUSK
+        tired = inv["energy"] <= 2 or inv["health"] <= 3 or self._night
         if self._t >= self._rest_after and tired:
             return "sleep"
         return None
@@ -283,7 +292,9 @@ class CrafterScriptedPlayer:
     # -- intentions (generators of actions; their return value says whether they succeeded) -------
     def _collect(self, material: str, times: int) -> Iterator[int]:
         for _ in range(times):
-            cell = yield from self._go_face(lambda: self.seen & self._is(material))
+            # Rare minerals seen far off are worth the walk (and the digging) back to them.
+            reach = FAR_REACH.get(material, 40)
+            cell = yield from self._go_face(lambda: self.seen & self._is(material), max_cost=reach)
             if cell is None:
                 if not (yield from self._explore(material)):
                     return
@@ -439,6 +450,7 @@ class CrafterScriptedPlayer:
                 self._rest_after = self._t + 40
                 if inv["energy"] > 1:
                     return  # carry on awake; try again later
+        waited = 0  # steps waited after dawn for the zombies around the shelter to go
         while self._urgent() in (None, "sleep"):
             player = self.env.player
             drinkable = not player.sleeping and inv["drink"] < 9 and self._enclosed() and self._near_water()
@@ -451,6 +463,11 @@ class CrafterScriptedPlayer:
             elif inv["energy"] < constants.items["energy"]["max"]:
                 yield A["sleep"]
             elif self._enclosed() and (self.env.world.daylight < DAWN or inv["health"] < 6):
+                yield A["noop"]
+            elif self._enclosed() and waited < MORNING_WAIT and self._creatures(objects.Zombie, 6):
+                # Zombies gather round the shelter at night and linger after dawn (no more spawn then,
+                # and they despawn one at a time): stepping out among them costs 2 health each.
+                waited += 1
                 yield A["noop"]
             else:
                 return
@@ -597,7 +614,7 @@ class CrafterScriptedPlayer:
     # -- night work in the shelter: crafting and tunnelling through rock, never opening the pocket ----
     def _may_work_walled_in(self) -> bool:
         inv = self.inv
-        return (self._t >= self._tunnel_after and inv["wood_pickaxe"] > 0 and self._sheltered()
+        return (self._t >= self._tunnel_after and inv["wood_pickaxe"] > 0 and self._enclosed()
                 and min(inv["energy"], inv["health"], inv["food"], inv["drink"]) >= NIGHT_WORK)
 
     def _tunnel_masks(self):
