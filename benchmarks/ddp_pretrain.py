@@ -55,19 +55,40 @@ def main() -> int:
                              "samples_per_second": summary["samples_per_second"], "val_loss": summary["val_loss"],
                              "val_action_accuracy": summary["val_action_accuracy"]})
                 print(rows[-1])
+            # The machine's ceiling: as many independent one-process pre-trainings at the same time, each on its
+            # share of the batch, with no communication at all (their samples/s summed).
+            share = batch // args.processes
+            independent = ["--device", "cpu", "--steps", str(args.steps), "--batch-size", str(share),
+                           "--eval-every", str(args.steps), "--goal-trials", "1"]
+            dirs = [Path(tmp) / f"b{batch}-alone{i}" for i in range(args.processes)]
+            for run_dir in dirs:
+                shutil.copytree(data_run / "data", run_dir / "data")
+            jobs = [subprocess.Popen([*ptgm, "pretrain", "--run-dir", str(d), *independent], env=env,
+                                     stdout=subprocess.DEVNULL) for d in dirs]
+            if any(job.wait() != 0 for job in jobs):
+                raise SystemExit("an independent pre-training failed")
+            ceiling = sum(json.loads((d / "lowlevel" / "DONE.json").read_text())["summary"]["samples_per_second"]
+                          for d in dirs)
+            rows[-1]["ceiling"] = ceiling
+            print(f"{args.processes} independent processes of batch {share}: {ceiling:.0f} samples/s together")
     command = (f"python benchmarks/ddp_pretrain.py --transitions {args.transitions} --steps {args.steps} "
                f"--batch-sizes {' '.join(map(str, args.batch_sizes))} --processes {args.processes}")
     lines = ["# Pre-training under torchrun (DDP, CPU)", "",
              f"Made by `{command}` on {os.cpu_count()} cores: the Crafter low-level policy (default network), "
              f"{args.steps} gradient steps of each global batch, one thread per process, gloo. Samples/s counts "
              "the training steps (validation and checkpoints left out); wall time is the whole `ptgm pretrain` "
-             "command, start-up and the goal-reaching test included.", "",
-             "| global batch | processes | samples/s | speed-up | wall time (s) | held-out loss | change | "
-             "held-out action accuracy |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "command, start-up and the goal-reaching test included. The ceiling is what the machine gives "
+             f"{args.processes} independent one-process pre-trainings run at the same time, each on its share of "
+             "the batch, with no communication (their samples/s summed, as a speed-up over one process): no DDP "
+             "run on this machine can pass it.", "",
+             "| global batch | processes | samples/s | speed-up | ceiling | wall time (s) | held-out loss | change | "
+             "held-out action accuracy |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
         base = next(r for r in rows if r["batch"] == row["batch"] and r["processes"] == 1)
         lines.append(f"| {row['batch']} | {row['processes']} | {row['samples_per_second']:.0f} | "
-                     f"{row['samples_per_second'] / base['samples_per_second']:.2f}× | {row['wall_s']:.0f} | "
+                     f"{row['samples_per_second'] / base['samples_per_second']:.2f}× | "
+                     + (f"{row['ceiling'] / base['samples_per_second']:.2f}×" if "ceiling" in row else "") + " | "
+                     f"{row['wall_s']:.0f} | "
                      f"{row['val_loss']:.4f} | {100 * (row['val_loss'] / base['val_loss'] - 1):+.1f}% | "
                      f"{row['val_action_accuracy']:.3f} |")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
