@@ -481,6 +481,9 @@ class BenchConfig(RunSettings):
     n_clusters: int | None = field(default=None, metadata={"range": AT_LEAST_1,
         "help": "number of cluster goals (unset: the domain's, Crafter 64, Kitchen 200)"})
     prior_steps: int = field(default=15_000, metadata={"range": AT_LEAST_1, "help": "goal prior gradient steps"})
+    memory_rows: int = field(default=0, metadata={"range": AT_LEAST_0,
+        "help": "pre-training stages: read a dataset of more rows than this in chunks of whole episodes of at most "
+                "this many rows, never whole (0: load it whole)"})
     k: int = field(default=DEFAULT_K, metadata={"range": AT_LEAST_1, "help": "environment steps per high-level step (the interval ablation)"})
     gamma: float | None = field(default=None, metadata={"range": UNIT,
         "help": "discount of every run (unset: each method's own, as in `ptgm train`)"})

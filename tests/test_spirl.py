@@ -239,6 +239,14 @@ def test_bench_pretrains_spirl_only_when_asked(monkeypatch, tmp_path):
     config = bench.BenchConfig(run_dir=str(tmp_path), domain="kitchen", methods=("ptgm", "spirl", "spirl-cl"))
     stages = grid._pretrain_stages(config)
     assert "spirl" in stages and "spirl-cl" in stages and [c.closed_loop for c in called[1:]] == [False, True]
+    stages = []
+    monkeypatch.setattr(grid, "pretrain", lambda config: stages.append(config) or {})
+    monkeypatch.setattr(grid, "train_prior", lambda config: stages.append(config) or {})
+    monkeypatch.setattr(grid, "cluster", lambda config: stages.append(config) or {"n_clusters": config.n_clusters})
+    config = bench.BenchConfig(run_dir=str(tmp_path), domain="kitchen", methods=("spirl",), memory_rows=5000)
+    grid._pretrain_stages(config)
+    # The bench streams a large dataset in every pre-training stage.
+    assert [c.memory_rows for c in stages + called[-1:]] == [5000] * 4
 
 
 # -- the skill model's pieces ---------------------------------------------------------------------------------

@@ -58,18 +58,19 @@ def _pretrain_stages(config: BenchConfig) -> dict:
     # A dataset given (e.g. --domain minari) is the play data: nothing to generate.
     data = generate(GenerateConfig(transitions=config.transitions, **common)) if not config.dataset else (
         dataset_summary(config))
-    low = pretrain(PretrainConfig(steps=config.pretrain_steps, **common))
-    codebook = cluster(ClusterConfig(n_clusters=config.n_clusters, **pieces))
+    memory = dict(memory_rows=config.memory_rows)
+    low = pretrain(PretrainConfig(steps=config.pretrain_steps, **common, **memory))
+    codebook = cluster(ClusterConfig(n_clusters=config.n_clusters, **pieces, **memory))
     if codebook["n_clusters"] != config.n_clusters:  # a finished stage is reused as it is; say so, not record it wrong
         raise PTGMError(f"{config.run_dir} holds a codebook of {codebook['n_clusters']} goals, not the "
                         f"{config.n_clusters} asked for. Give this goal count its own run directory that reuses "
                         f"the data and low-level policy: --run-dir {config.run_dir}-n{config.n_clusters} "
                         f"--share-from {config.run_dir}.")
-    prior = train_prior(PriorConfig(steps=config.prior_steps, **common))
+    prior = train_prior(PriorConfig(steps=config.prior_steps, **common, **memory))
     stages = {"data": data, "lowlevel": low, "prior": prior, "fingerprint": codebook.get("fingerprint")}
     for method, closed_loop in (("spirl", False), ("spirl-cl", True)):  # SPiRL's skills and prior, same data
         if method in config.methods and not config.summarize_only:
-            stages[method] = train_spirl(SpirlConfig(closed_loop=closed_loop, **common))
+            stages[method] = train_spirl(SpirlConfig(closed_loop=closed_loop, **common, **memory))
     return stages
 
 
