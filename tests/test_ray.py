@@ -51,9 +51,9 @@ def test_a_bench_on_the_cluster_runs_every_job_and_resumes_the_same_way(cluster,
 def test_a_node_lost_mid_bench_leaves_finished_runs_intact_and_the_rest_resumable(cluster, tmp_path):
     head, nodes = cluster
     run, out = tmp_path / "run", tmp_path / "results"
-    args = ["bench", "--run-dir", str(run), "--out", str(out), "--methods", "ppo", "--seeds", "4", "--env-steps",
-            "1024", "--eval-episodes", "1", "--window", "1", "--ray-address", head.address]
-    done = [run / "rl" / "collect_wood" / f"ppo-seed{seed}" / "DONE.json" for seed in range(4)]
+    args = ["bench", "--run-dir", str(run), "--out", str(out), "--methods", "ppo", "--seeds", "3", "--env-steps",
+            "512", "--eval-episodes", "1", "--window", "1", "--ray-address", head.address]
+    done = [run / "rl" / "collect_wood" / f"ppo-seed{seed}" / "DONE.json" for seed in range(3)]
     with open(tmp_path / "bench.err", "w") as err:
         bench = subprocess.Popen([sys.executable, "-m", "ptgm.cli", *args], stdout=subprocess.DEVNULL, stderr=err)
         try:
@@ -74,7 +74,7 @@ def test_a_node_lost_mid_bench_leaves_finished_runs_intact_and_the_rest_resumabl
     for path, stamp in finished.items():
         assert path.stat().st_mtime == stamp
     summary = json.loads((out / "summary.json").read_text())
-    assert sorted(r["seed"] for r in summary["runs"]) == [0, 1, 2, 3] and all(path.exists() for path in done)
+    assert sorted(r["seed"] for r in summary["runs"]) == [0, 1, 2] and all(path.exists() for path in done)
 
 
 @pytest.mark.parametrize("address, message", [
