@@ -170,18 +170,21 @@ def sample_states(chunks: EpisodeChunks, memory_rows: int, n: int, seed: int, ob
     rng = np.random.default_rng(seed)
     keep = min(1.0, n / chunks.n_rows)
     observations, rows, offset = [], [], 0
-    for group in chunks.groups(np.arange(chunks.n_episodes), memory_rows):
-        chunk = chunks.load(group)
+
+    def pick(chunk: TrajectoryData) -> None:  # one pass over the file gives the sample and the fingerprint
+        nonlocal offset
         chunk.check_observation_size(observation_size, f"the {domain} environment")
         picked = np.flatnonzero(rng.random(len(chunk.observations)) < keep)
         observations.append(chunk.observations[picked])
         rows.append(picked + offset)
         offset += len(chunk.observations)
+
+    fingerprint = chunks.fingerprint(memory_rows, visit=pick)
     observations = np.concatenate(observations)
     sample = TrajectoryData(observations=observations, actions=np.zeros(len(observations), np.int64),
                             has_action=np.zeros(len(observations), bool), episode_index=np.arange(len(observations)),
                             episode_end=np.arange(len(observations)), episode_seeds=np.full(len(observations), -1),
-                            fingerprint=chunks.fingerprint(memory_rows))
+                            fingerprint=fingerprint)
     return sample, np.concatenate(rows)
 
 

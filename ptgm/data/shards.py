@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ptgm.data.dataset import TrajectoryData, load_minari, resolve_minari_path, split_episode_ids  # noqa: F401
+from ptgm.data.dataset import TrajectoryData, load_minari, resolve_minari_path, split_episode_ids
 from ptgm.utils import PTGMError
 
 #: Largest share of ``--memory-rows`` the held-out chunk may take.
@@ -78,13 +78,16 @@ class EpisodeChunks:
         """These episodes (indices into the dataset) as one :class:`TrajectoryData`."""
         return load_minari(self.path, observation_key=self.observation_key, episode_ids=list(episodes))
 
-    def fingerprint(self, max_rows: int) -> str:
+    def fingerprint(self, max_rows: int, visit=None) -> str:
         """:func:`~ptgm.data.dataset.fingerprint` of the whole dataset, read ``max_rows`` rows at a time (the
-        actions, small, are kept until the observations are hashed)."""
+        actions, small, are kept until the observations are hashed); ``visit(chunk)``, if given, sees each chunk
+        in the dataset's order, so a pass that needs them too reads the file once."""
         digest = hashlib.blake2b(digest_size=12)
         actions = []
         for i, group in enumerate(self.groups(np.arange(self.n_episodes), max_rows)):
             chunk = self.load(group)
+            if visit is not None:
+                visit(chunk)
             if i == 0:
                 shape = (self.n_rows,) + chunk.observations.shape[1:]
                 digest.update(f"{shape}{chunk.observations.dtype}".encode())
@@ -164,13 +167,8 @@ class StageData:
     held_out_episodes: tuple[TrajectoryData, np.ndarray]
 
 
-def action_rows(data: TrajectoryData, episodes: np.ndarray) -> np.ndarray:
-    """The rows a stage trains on by default: every row of ``episodes`` that carries an action."""
-    return data.action_rows(episodes)
-
-
 def stage_data(source: str | Path, observation_key: str | None, memory_rows: int, val_fraction: float, seed: int,
-               prepare, batch_size: int, rows_of=action_rows,
+               prepare, batch_size: int, rows_of=TrajectoryData.action_rows,
                rows_per_episode=lambda lengths: lengths - 1) -> StageData:
     """The dataset at ``source`` split into training and held-out episodes, whole when it fits in
     ``memory_rows`` (or that is 0), else streamed chunk by chunk.
