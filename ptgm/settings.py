@@ -298,7 +298,12 @@ class SpirlConfig(StageSettings):
     @property
     def stage_name(self) -> str:
         """The stage (and its directory under RUN_DIR): ``spirl``, or ``spirl-cl`` for the closed-loop model."""
-        return "spirl-cl" if self.closed_loop else "spirl"
+        return spirl_stage_name(self.closed_loop)
+
+
+def spirl_stage_name(closed_loop: bool) -> str:
+    """SPiRL's stage name and directory under RUN_DIR: ``spirl``, or ``spirl-cl`` for the closed-loop model."""
+    return "spirl-cl" if closed_loop else "spirl"
 
 
 # -- downstream ----------------------------------------------------------------------------------------

@@ -165,6 +165,8 @@ def train(config: TrainConfig) -> dict:
     agent.save(out / "agent.zip")
     agent.model.get_env().close()
     evaluation = evaluate_model(config, agent.model, pieces)
+    # The benchmark protocol reports both: sampled actions, and each policy's most likely action.
+    most_likely = evaluate_model(config, agent.model, pieces, deterministic=True)
     recent = recorder.episodes[-50:]
     summary = {
         "task": config.task, "method": config.method, "seed": config.seed,
@@ -173,13 +175,16 @@ def train(config: TrainConfig) -> dict:
         "eval_success_rate": evaluation["success_rate"], "eval_mean_return": evaluation["mean_return"],
         "eval_mean_env_steps": evaluation["mean_env_steps"],
         "eval_subtask_rates": evaluation.get("subtask_rates", {}),
+        "eval_most_likely_success_rate": most_likely["success_rate"],
+        "eval_most_likely_mean_return": most_likely["mean_return"],
+        "eval_most_likely_subtask_rates": most_likely.get("subtask_rates", {}),
         "eval_episodes": evaluation["episodes"], "wall_seconds": wall,
         "env_steps_per_second": (agent.env_steps - start_steps) / max(wall, 1e-9),
     }
     mark_stage_done(out, config, summary)
     (out / "replay_buffer.pkl").unlink(missing_ok=True)
     logger.info(f"[train] {config.task}/{config.method} seed {config.seed}: eval success "
-                f"{summary['eval_success_rate']:.2f} after {summary['env_steps']} env steps "
+                f"{summary['eval_success_rate']:.2f} sampled, {summary['eval_most_likely_success_rate']:.2f} most likely, after {summary['env_steps']} env steps "
                 f"({summary['env_steps_per_second']:.0f} env steps/s)")
     return summary
 

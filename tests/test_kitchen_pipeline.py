@@ -45,8 +45,10 @@ def test_ptgm_and_flat_sac_train_and_report(kitchen_run):
     for summary in (ptgm, ptgm_sac, sac):
         assert summary["env_steps"] >= 600 and 0.0 <= summary["eval_success_rate"] <= 1.0
         # The score is the number of the task's subtasks completed, so their rates add up to the mean return.
-        rates = summary["eval_subtask_rates"]
-        assert sum(rates.get(name, 0.0) for name in task_subtasks) == pytest.approx(summary["eval_mean_return"])
+        for evaluation in ("eval", "eval_most_likely"):  # sampled actions, and each policy's most likely one
+            rates = summary[f"{evaluation}_subtask_rates"]
+            assert sum(rates.get(name, 0.0) for name in task_subtasks) == pytest.approx(
+                summary[f"{evaluation}_mean_return"])
 
 
 def test_a_crafter_run_directory_is_not_reused_for_kitchen(kitchen_run):

@@ -52,7 +52,7 @@ from ptgm.data.generate import load_run_dataset, run_dataset_path
 from ptgm.data.shards import Rows, stage_data
 from ptgm.domains import domain_of, get_domain
 from ptgm.nets import SavableModule, ScaledInput, mlp, observation_scale
-from ptgm.settings import TARGET_DIVERGENCE, SpirlConfig
+from ptgm.settings import TARGET_DIVERGENCE, SpirlConfig, spirl_stage_name
 from ptgm.training import fit
 from ptgm.utils import PTGMError, dataset_inputs, mark_stage_done, seed_everything, stage_done
 
@@ -338,7 +338,7 @@ def check_continuous(env: gym.Env, domain_name: str) -> gym.spaces.Box:
 
 def stage_directory(run_dir: str | Path, closed_loop: bool) -> Path:
     """Where `ptgm spirl` writes its skills: RUN_DIR/spirl, or RUN_DIR/spirl-cl for the closed-loop model."""
-    return Path(run_dir) / ("spirl-cl" if closed_loop else "spirl")
+    return Path(run_dir) / spirl_stage_name(closed_loop)
 
 
 def train_spirl(config: SpirlConfig) -> dict:

@@ -107,14 +107,16 @@ def summary_markdown(config: BenchConfig, score: str, pretrained: dict | None, r
         f"Command: `{invoked_command('bench')}`", "",
         *(pretraining_markdown(pretrained) if uses_pretraining(config) else
           ["- pre-trained pieces: none; every method here learns from scratch"]), "",
-        f"Final evaluation: {config.eval_episodes} episodes per run with the trained (stochastic) policy. Training "
+        f"Final evaluation: {config.eval_episodes} episodes per run on evaluation seeds, with sampled actions and "
+        "(\"most likely\") with each policy's most likely action; runs from before the second one show —. Training "
         f"{name} is the mean over the last {config.window} training episodes; \"first\" is that over each run's "
         f"first {config.window} episodes; AUC is the mean training {name} over the env-step budget; the threshold "
         f"is {config.threshold:g}. Mean ± std over seeds. Runs \"in progress\" count with their training curve "
         "so far and have no final evaluation yet.", "",
-        f"| task | method | seeds | env steps (per seed) | eval success | eval return | first {config.window} episodes | "
+        f"| task | method | seeds | env steps (per seed) | eval success | eval return | eval success, most likely | "
+        f"eval return, most likely | first {config.window} episodes | "
         f"training AUC | env steps to {name} ≥ {config.threshold:g} (per seed) | env steps/s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for task in config.tasks:
         for method in config.methods:
@@ -130,6 +132,8 @@ def summary_markdown(config: BenchConfig, score: str, pretrained: dict | None, r
                 f"{', '.join(str(r['env_steps']) for r in group)} | "
                 f"{mean_std([r['eval_success_rate'] for r in group])} | "
                 f"{mean_std([r['eval_mean_return'] for r in group])} | "
+                f"{mean_std([r.get('eval_most_likely_success_rate', np.nan) for r in group])} | "
+                f"{mean_std([r.get('eval_most_likely_mean_return', np.nan) for r in group])} | "
                 f"{mean_std([r['first_window'] for r in group])} | {mean_std([r['auc'] for r in group])} | "
                 f"{reach_steps} | {f'{np.mean(speeds):.0f}' if speeds else '—'} |")
     if config.reference:
