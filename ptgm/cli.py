@@ -35,6 +35,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "report": ("which goals a trained high-level policy picks, as pictures", "ReportConfig", "ptgm.report:report"),
     "bench": ("every (task, method, seed) side by side: curves, summary table, plots", "BenchConfig",
               "ptgm.bench:bench"),
+    "tune": ("the same tuning budget for every method: each one's configurations on tuning seeds, one chosen by a "
+             "fixed rule (`ptgm bench --tuned` trains with it)", "TuneConfig", "ptgm.bench.tune:tune"),
     "compare": ("benchmarks' results folders side by side: the cluster-count and k sweeps", "CompareConfig",
                 "ptgm.compare:compare"),
 }

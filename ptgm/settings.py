@@ -310,7 +310,7 @@ def spirl_stage_name(closed_loop: bool) -> str:
 @dataclass
 class TrainConfig(StageSettings):
     """Settings of `ptgm train`: downstream RL of one method on one task, written to
-    RUN_DIR/rl/TASK/METHOD-seedSEED."""
+    RUN_DIR/rl/TASK/METHOD-seedSEED (or RUN_DIR/rl/TASK/RUN_NAME)."""
 
     task: str | None = field(default=None, metadata={
         "help": "downstream task (unset: the domain's default; Crafter: also a chain of achievements, e.g. "
@@ -368,11 +368,16 @@ class TrainConfig(StageSettings):
     checkpoint_every: int = field(default=25_000, metadata={"range": AT_LEAST_1, "help": "environment steps between checkpoints"})
     device: str = field(default="auto", metadata={
         "help": "where torch runs: auto (a GPU when there is one, else the CPU), cpu, cuda or cuda:N"})
+    run_name: str | None = field(default=None, metadata={
+        "help": "the run's folder under RUN_DIR/rl/TASK (unset: METHOD-seedSEED; `ptgm tune` names each tried "
+                "configuration's runs)"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
         from ptgm.methods import get_method
 
+        if self.run_name is not None and (not self.run_name or "/" in self.run_name or self.run_name in (".", "..")):
+            raise PTGMError(f"--run-name {self.run_name!r} is not a folder name; give a name without '/'.")
         domain, method = _domain(self), get_method(self.method)
         if self.task is None:
             self.task = domain.default_task
@@ -524,6 +529,9 @@ class BenchConfig(RunSettings):
         "help": "start no run: write the results of the runs finished so far (e.g. while a benchmark runs)"})
     device: str = field(default="auto", metadata={
         "help": "where torch runs: auto (a GPU when there is one, else the CPU), cpu, cuda or cuda:N"})
+    tuned: str | None = field(default=None, metadata={
+        "help": "tuning.json of `ptgm tune`: every method trains with the settings its tuning chose (each method "
+                "benchmarked must have been tuned, on seeds other than these)"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -555,6 +563,45 @@ class BenchConfig(RunSettings):
                             f"({', '.join(self.methods)}); add it to --methods or pick one of them.")
         if not self.reference:  # a sweep of one method alone has nothing to time against
             self.reference = next((m for m in ("spirl", domain.flat_baseline) if m in self.methods), "")
+        if self.tuned:
+            from ptgm.bench.tune import check_tuned
+
+            check_tuned(self)
+
+
+@dataclass
+class TuneConfig(BenchConfig):
+    """Settings of `ptgm tune`: the benchmark protocol's equal tuning budget. Every method trains each
+    configuration of its grid (its own, :attr:`~ptgm.methods.base.Method.tuning_alternatives`, or --grid) on
+    tuning seeds the benchmark does not report; the rule fixed here picks each method's configuration, and
+    `ptgm bench --tuned OUT/tuning.json` trains with it. The pre-trained pieces are the benchmark's."""
+
+    seeds: int = field(default=1, metadata={"range": AT_LEAST_1,
+        "help": "tuning seeds per (task, method, configuration): FIRST_SEED .. FIRST_SEED+seeds-1"})
+    first_seed: int = field(default=100, metadata={"range": AT_LEAST_0,
+        "help": "first tuning seed (the benchmark's seeds start at 0: keep them apart)"})
+    grid: tuple[str, ...] = field(default=(), metadata={
+        "help": "FIELD=V1,V2 settings of `ptgm train` to try, every combination, for every method instead of "
+                "its own grid (e.g. learning_rate=3e-4,1e-4 ent_coef=0.01,0)"})
+    rule: str = field(default="auc", metadata={
+        "help": "how each method's configuration is chosen: auc, the highest training AUC (mean over tasks and "
+                "seeds), or final, the highest training score over the last WINDOW episodes",
+        "choices": ("auc", "final")})
+    eval_episodes: int = field(default=10, metadata={"range": AT_LEAST_1,
+        "help": "final evaluation episodes per run (the rule reads the training curve, not these)"})
+    out: str | None = field(default=None, metadata={"help": "results folder (unset: results/DOMAIN-tuning)"})
+
+    def __post_init__(self) -> None:
+        if self.tuned:
+            raise PTGMError("`ptgm tune` chooses the settings that --tuned would read; leave --tuned out.")
+        self.out = self.out or f"results/{self.domain}-tuning"
+        super().__post_init__()
+        if self.rule not in ("auc", "final"):
+            raise PTGMError(f"Unknown --rule {self.rule!r}; choose auc or final.")
+        self.grid = tuple(self.grid)
+        from ptgm.bench.tune import method_grids
+
+        method_grids(self)  # a bad --grid fails here, before any pre-training
 
 
 @dataclass

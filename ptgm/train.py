@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 
 def run_directory(config: TrainConfig) -> Path:
     return Path(config.run_dir) / "rl" / task_label(config.task, config.start_inventory) / (
-        f"{config.method}-seed{config.seed}")
+        config.run_name or f"{config.method}-seed{config.seed}")
 
 
 class EpisodeRecorder(BaseCallback):

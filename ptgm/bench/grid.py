@@ -116,53 +116,61 @@ def _log_path(config: BenchConfig, task: str, method: str, seed: int) -> Path:
 def run_grid(config: BenchConfig, jobs: list[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
     """Train every (task, method, seed) of ``jobs``, ``config.parallel`` at a time, each in a fresh worker process
     (its own core and memory) logged to RUN_DIR/logs; returns the jobs that failed."""
+    return run_trainings(config, {job: (_train_config(config, *job), _log_path(config, *job)) for job in jobs})
+
+
+def run_trainings(config: BenchConfig, runs: dict[tuple, tuple[TrainConfig, Path]]) -> list[tuple]:
+    """Train every run of ``runs`` (key → its settings and log file) as `ptgm bench` does: ``config.parallel`` at a
+    time in fresh worker processes, or as Ray tasks with ``config.ray_address``; returns the keys that failed."""
     failed = []
-    if not jobs:
+    if not runs:
         return failed
-    for job in jobs:
-        _log_path(config, *job).parent.mkdir(parents=True, exist_ok=True)
+    for _, log in runs.values():
+        log.parent.mkdir(parents=True, exist_ok=True)
     if config.ray_address:
-        return _run_on_ray(config, jobs)
+        return _run_on_ray(config, runs)
     # One task per worker: each run gets a fresh process; an interrupted bench terminates its runs (they resume).
     with worker_pool(config.parallel, max_tasks_per_child=1) as pool, \
-            progress(total=len(jobs), desc="bench runs", unit="run") as bar:
-        futures = {pool.submit(run_logged, _train_config(config, *job), str(_log_path(config, *job))): job
-                   for job in jobs}
+            progress(total=len(runs), desc="bench runs", unit="run") as bar:
+        futures = {pool.submit(run_logged, train_config, str(log)): key for key, (train_config, log) in runs.items()}
         for future in as_completed(futures):
-            job = futures[future]
+            key = futures[future]
             bar.update()
             if future.result() != 0:
-                failed.append(job)
-                logger.warning(f"[bench] {'/'.join(map(str, job))} failed; see {_log_path(config, *job)}")
+                failed.append(key)
+                logger.warning(f"[bench] {'/'.join(map(str, key))} failed; see {runs[key][1]}")
     return failed
 
 
-def _run_on_ray(config: BenchConfig, jobs: list[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
-    """Every job as a Ray task with ``config.run_cpus`` / ``run_gpus``; returns the jobs that failed (a run whose
+def _run_on_ray(config: BenchConfig, runs: dict[tuple, tuple[TrainConfig, Path]]) -> list[tuple]:
+    """Every run as a Ray task with ``config.run_cpus`` / ``run_gpus``; returns the keys that failed (a run whose
     node was lost is retried by Ray and resumes from its checkpoint; one that fails for good counts as failed)."""
     from ptgm import raycluster
 
     raycluster.connect(config.ray_address)
-    tasks = {raycluster.submit(run_logged, (_train_config(config, *job), str(_log_path(config, *job))),
-                               num_cpus=config.run_cpus, num_gpus=config.run_gpus): job for job in jobs}
+    tasks = {raycluster.submit(run_logged, (train_config, str(log)), num_cpus=config.run_cpus,
+                               num_gpus=config.run_gpus): key for key, (train_config, log) in runs.items()}
     failed = []
-    with progress(total=len(jobs), desc="bench runs", unit="run") as bar:
-        for job, code in raycluster.results(tasks):
+    with progress(total=len(runs), desc="bench runs", unit="run") as bar:
+        for key, code in raycluster.results(tasks):
             bar.update()
             if code != 0:
-                failed.append(job)
-                logger.warning(f"[bench] {'/'.join(map(str, job))} failed on the Ray cluster; see "
-                               f"{_log_path(config, *job)}")
+                failed.append(key)
+                logger.warning(f"[bench] {'/'.join(map(str, key))} failed on the Ray cluster; see {runs[key][1]}")
     return failed
 
 
-def _train_config(config: BenchConfig, task: str, method: str, seed: int) -> TrainConfig:
-    """The settings `ptgm bench` trains (task, method, seed) with."""
-    return TrainConfig(run_dir=config.run_dir, domain=config.domain, dataset=config.dataset,
-                       goal_keys=config.goal_keys, task=task, start_inventory=config.start_inventory, method=method,
-                       seed=seed, env_steps=config.env_steps, k=config.k, gamma=config.gamma, anneal_lr=config.anneal_lr,
-                       ent_coef=config.ent_coef, kl_coef=config.kl_coef, normalize_advantage=config.normalize_advantage,
-                       eval_episodes=config.eval_episodes, device=config.device, resume=True)
+def _train_config(config: BenchConfig, task: str, method: str, seed: int, **overrides) -> TrainConfig:
+    """The settings `ptgm bench` trains (task, method, seed) with: the benchmark's, then the method's tuned ones
+    (--tuned), then ``overrides``."""
+    from ptgm.bench.tune import tuned_settings
+
+    settings = dict(run_dir=config.run_dir, domain=config.domain, dataset=config.dataset, goal_keys=config.goal_keys,
+                    task=task, start_inventory=config.start_inventory, method=method, seed=seed,
+                    env_steps=config.env_steps, k=config.k, gamma=config.gamma, anneal_lr=config.anneal_lr,
+                    ent_coef=config.ent_coef, kl_coef=config.kl_coef, normalize_advantage=config.normalize_advantage,
+                    eval_episodes=config.eval_episodes, device=config.device, resume=True)
+    return TrainConfig(**{**settings, **tuned_settings(config, method), **overrides})
 
 
 def _run_started(config: BenchConfig, task: str, method: str, seed: int) -> bool:

@@ -100,11 +100,25 @@ def pretraining_markdown(pretrained: dict | None) -> list[str]:
         f"{prior['n_goals']} goals"]
 
 
+def tuned_markdown(config: BenchConfig) -> list[str]:
+    """What --tuned gave each method (nothing without it)."""
+    if not config.tuned:
+        return []
+    from ptgm.bench.tune import load_tuning
+
+    record = load_tuning(config.tuned)
+    chosen = "; ".join(f"{m}: " + (", ".join(f"{k}={v}" for k, v in record["methods"][m]["chosen"].items())
+                                    or "its defaults") for m in config.methods)
+    return [f"Settings from `{config.tuned}` (`{record['command']}`: {record['rule']} on tuning seeds "
+            f"{', '.join(map(str, record['seeds']))} at {record['env_steps']} env steps): {chosen}.", ""]
+
+
 def summary_markdown(config: BenchConfig, score: str, pretrained: dict | None, results: list[dict]) -> str:
     name = "success" if score == "success" else "return"
     lines = [
         f"# {config.domain}: {', '.join(config.methods)}", "",
         f"Command: `{invoked_command('bench')}`", "",
+        *tuned_markdown(config),
         *(pretraining_markdown(pretrained) if uses_pretraining(config) else
           ["- pre-trained pieces: none; every method here learns from scratch"]), "",
         f"Final evaluation: {config.eval_episodes} episodes per run on evaluation seeds, with sampled actions and "

@@ -108,6 +108,10 @@ class Method:
     picks_cluster_goals: bool = False
     #: It needs a continuous (Box) action space in the task environment.
     continuous_actions: bool = False
+    #: `ptgm tune`'s grid: each named `ptgm train` setting at the method's default or at this alternative, every
+    #: combination (2^n configurations, the first the method's defaults). Every method names as many settings,
+    #: so each gets the same tuning budget: the learning rate, and one of its own (most: its regulariser's weight).
+    tuning_alternatives: tuple[tuple[str, object], ...] = (("learning_rate", 1e-4), ("ent_coef", 0.0))
 
     # -- pieces ---------------------------------------------------------------------------------------------
     def load_pieces(self, config: TrainConfig, check_dataset: bool = True) -> Any:

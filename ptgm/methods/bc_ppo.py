@@ -25,6 +25,7 @@ class BCPPO(FlatPPO):
     name = "bc-ppo"
     description = "flat PPO from a behaviour-cloned policy, fine-tuned as VPT does (critic warm-up, KL to the clone)"
     pieces = "data"
+    tuning_alternatives = (("learning_rate", 1e-4), ("bc_kl_coef", 0.01))
 
     def make_model(self, config: TrainConfig, vec_env: VecEnv, pieces=None,
                    tensorboard_log: str | None = None) -> BCFineTunePPO:

@@ -63,6 +63,7 @@ class PTGMMethod(GoalMethod):
     kl_to_prior = True
     #: ... and whether the policy starts as a copy of it (the ablations turn one or both off).
     init_from_prior = True
+    tuning_alternatives = (("learning_rate", 1e-4), ("kl_coef", 0.1))
 
     def hidden(self, config: TrainConfig, pieces: Pretrained) -> list[int]:
         """The prior's widths unless configured: the actor starts as a copy of the prior."""

@@ -10,6 +10,7 @@ class PTGMNoKL(PTGMMethod):
     name = "ptgm-no-kl"
     description = "PTGM with α = 0: initialised from the goal prior, no KL term"
     kl_to_prior = False
+    tuning_alternatives = (("learning_rate", 1e-4), ("ent_coef", 0.0))  # no KL term to weigh
 
 
 METHOD = PTGMNoKL()

@@ -10,6 +10,7 @@ class PTGMNoPrior(PTGMMethod):
     name = "ptgm-no-prior"
     description = "PTGM without the goal prior: α = 0, no initialisation from the prior"
     kl_to_prior = False
+    tuning_alternatives = (("learning_rate", 1e-4), ("ent_coef", 0.0))  # no KL term to weigh
     init_from_prior = False
 
 

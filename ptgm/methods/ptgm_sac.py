@@ -15,6 +15,7 @@ from ptgm.settings import TrainConfig
 class PTGMSAC(PTGMMethod):
     name = "ptgm-sac"
     description = "discrete SAC over the N cluster goals, KL(policy ‖ prior) regularised, α tuned to a target"
+    tuning_alternatives = (("learning_rate", 1e-4), ("target_divergence", 2.0))
 
     def make_model(self, config: TrainConfig, vec_env: VecEnv, pieces: Pretrained,
                    tensorboard_log: str | None = None) -> GoalSAC:

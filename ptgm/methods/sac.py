@@ -13,6 +13,7 @@ class FlatSAC(Method):
     name = "sac"
     description = "flat SAC from scratch (continuous actions)"
     continuous_actions = True
+    tuning_alternatives = (("learning_rate", 1e-4), ("gamma", 0.95))  # its entropy weight is tuned to a target
 
     def make_model(self, config: TrainConfig, vec_env: VecEnv, pieces=None, tensorboard_log: str | None = None) -> SAC:
         self.check_action_space(vec_env.action_space, config)

@@ -27,6 +27,7 @@ class Spirl(Method):
     continuous_actions = True
     #: Which skill model it acts with: the open-loop one of RUN_DIR/spirl, or the closed-loop one of RUN_DIR/spirl-cl.
     closed_loop = False
+    tuning_alternatives = (("learning_rate", 1e-4), ("target_divergence", 2.0))
 
     def load_pieces(self, config: TrainConfig, check_dataset: bool = True) -> SkillModel:
         return load_skills(config.run_dir, config.domain, check_dataset=check_dataset, closed_loop=self.closed_loop)
