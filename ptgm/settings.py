@@ -137,15 +137,21 @@ class GenerateConfig(StageSettings):
     def __post_init__(self) -> None:
         super().__post_init__()
         domain = _domain(self)
-        styles = dict(domain.play_styles)
-        if self.play is None:
-            self.play = next(iter(styles), None)
-        elif self.play not in styles:
-            raise PTGMError(f"Unknown --play {self.play!r} for {domain.name}; "
-                            + (f"choose {', '.join(styles)}." if styles else "its player has one kind of play: "
-                               "leave --play unset."))
+        self.play = play_kind(domain, self.play)
         if self.transitions is None:
-            self.transitions = styles.get(self.play, domain.dataset_transitions)
+            self.transitions = dict(domain.play_styles).get(self.play, domain.dataset_transitions)
+
+
+def play_kind(domain, play: str | None) -> str | None:
+    """``play`` checked against the domain's kinds of play (unset: its first; None where it has one kind)."""
+    styles = dict(domain.play_styles)
+    if play is None:
+        return next(iter(styles), None)
+    if play not in styles:
+        raise PTGMError(f"Unknown --play {play!r} for {domain.name}; "
+                        + (f"choose {', '.join(styles)}." if styles else "its player has one kind of play: "
+                           "leave --play unset."))
+    return play
 
 
 @dataclass
@@ -487,6 +493,9 @@ class BenchConfig(RunSettings):
     env_steps: int = field(default=100_000, metadata={"range": AT_LEAST_1, "help": "environment-step budget of every run",
                                                       "aliases": ("--steps",)})
     transitions: int | None = field(default=None, metadata={"range": AT_LEAST_1, "help": "play dataset size (unset: the domain's)"})
+    play: str | None = field(default=None, metadata={
+        "help": "the kind of play to generate (`ptgm generate --play`; Kitchen: random, complete, partial, mixed; "
+                "unset: the domain's first)"})
     pretrain_steps: int = field(default=30_000, metadata={"range": AT_LEAST_1, "help": "low-level policy gradient steps"})
     n_clusters: int | None = field(default=None, metadata={"range": AT_LEAST_1,
         "help": "number of cluster goals (unset: the domain's, Crafter 64, Kitchen 200)"})
@@ -547,6 +556,8 @@ class BenchConfig(RunSettings):
             domain.check_task(task)
         self.start_inventory = tuple(self.start_inventory)
         domain.parse_start_inventory(self.start_inventory)
+        if self.play is not None:
+            play_kind(domain, self.play)
         scores = {task: domain.task_score(task) for task in self.tasks}
         if len(set(scores.values())) > 1:  # one benchmark's table and curves measure one thing
             raise PTGMError(f"These tasks are scored differently ({', '.join(f'{t}: {v}' for t, v in scores.items())}); "

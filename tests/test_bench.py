@@ -237,7 +237,8 @@ def test_summary_shows_runs_in_progress(tiny_run, tmp_path):
 def test_settings_added_after_results_were_recorded_keep_the_defaults_those_results_ran_with():
     # results/*/summary.json and runs' DONE.json files made before these settings existed lack them; they are
     # read back with today's defaults (recorded_settings), so changing one of these would misread them.
-    ran_with = {"gamma": None, "anneal_lr": False, "ent_coef": 0.01, "kl_coef": 0.01, "normalize_advantage": True}
+    ran_with = {"gamma": None, "anneal_lr": False, "ent_coef": 0.01, "kl_coef": 0.01, "normalize_advantage": True,
+                "play": None, "tuned": None}
     assert {name: getattr(BenchConfig(), name) for name in ran_with} == ran_with
     assert TrainConfig().normalize_advantage is True
     old_record = {"domain": "kitchen", "env_steps": 300}

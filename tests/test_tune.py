@@ -51,10 +51,10 @@ def test_unequal_grids_and_bad_values_fail_before_any_run(tiny_run, tmp_path, mo
 
 def test_tune_chooses_by_the_rule_and_bench_trains_with_the_choice(tiny_run, tmp_path):
     out = tmp_path / "tuning"
-    config = dict(run_dir=str(tmp_path / "run"), share_from=str(tiny_run), n_clusters=8, methods=("ptgm", "ppo"),
+    config = dict(run_dir=str(tmp_path / "run"), share_from=str(tiny_run), n_clusters=8, methods=("ppo",),
                   grid=("learning_rate=3e-4,1e-3",), env_steps=300, window=1, eval_episodes=1, out=str(out))
     record = tune(TuneConfig(**config))
-    for method in ("ptgm", "ppo"):
+    for method in ("ppo",):
         entry = record["methods"][method]
         assert [c["settings"] for c in entry["configurations"]] == [{"learning_rate": 3e-4}, {"learning_rate": 1e-3}]
         scores = [c["score"] for c in entry["configurations"]]
@@ -62,10 +62,9 @@ def test_tune_chooses_by_the_rule_and_bench_trains_with_the_choice(tiny_run, tmp
         assert entry["chosen_index"] == int(np.argmax(scores))
         assert entry["chosen"] == entry["configurations"][entry["chosen_index"]]["settings"]
     runs = tmp_path / "run" / "rl" / "collect_wood"
-    assert sorted(p.name for p in runs.iterdir()) == ["ppo-tune0-seed100", "ppo-tune1-seed100",
-                                                      "ptgm-tune0-seed100", "ptgm-tune1-seed100"]
+    assert sorted(p.name for p in runs.iterdir()) == ["ppo-tune0-seed100", "ppo-tune1-seed100"]
     table = (out / "tuning.md").read_text()
-    assert table.count("| ptgm |") == 2 and table.count("✓") == 2 and (out / "tuning_curves.png").exists()
+    assert table.count("| ppo |") == 2 and table.count("✓") == 1 and (out / "tuning_curves.png").exists()
     # A rerun reuses the finished runs.
     done = {p: p.stat().st_mtime_ns for p in runs.glob("*/DONE.json")}
     assert tune(TuneConfig(**config)) == record

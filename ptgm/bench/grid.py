@@ -56,7 +56,7 @@ def _pretrain_stages(config: BenchConfig) -> dict:
     pieces = dict(run_dir=config.run_dir, domain=config.domain, dataset=config.dataset, goal_keys=config.goal_keys)
     common = dict(pieces, resume=True)
     # A dataset given (e.g. --domain minari) is the play data: nothing to generate.
-    data = generate(GenerateConfig(transitions=config.transitions, **common)) if not config.dataset else (
+    data = generate(GenerateConfig(transitions=config.transitions, play=config.play, **common)) if not config.dataset else (
         dataset_summary(config))
     memory = dict(memory_rows=config.memory_rows)
     low = pretrain(PretrainConfig(steps=config.pretrain_steps, **common, **memory))

@@ -43,7 +43,7 @@ _LAUNCH_SETTINGS = ("run_dir", "resume", "force", "subproc", "device")
 #: Benchmark settings a recorded run must share with the benchmark now to count in it.
 _RECORD_SETTINGS = ("domain", "env_steps", "k", "gamma", "anneal_lr", "ent_coef", "kl_coef", "normalize_advantage",
                     "eval_episodes", "n_clusters", "transitions", "pretrain_steps", "prior_steps", "share_from",
-                    "start_inventory")
+                    "start_inventory", "play")
 
 
 def _other_settings(config: BenchConfig, record: dict) -> dict:
