@@ -206,11 +206,32 @@ def stage_done(directory: Path) -> dict | None:
     return None
 
 
+#: Summary entries that say how fast a stage ran, not what it made: a stage redone to the same result (play
+#: generated again from the same seeds) is the same stage, so its fingerprint leaves them out.
+TIMINGS = frozenset({"seconds", "generation_seconds", "transitions_per_second", "samples_per_second", "wall_seconds",
+                     "env_steps_per_second"})
+
+
+def _without_timings(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _without_timings(item) for key, item in value.items() if key not in TIMINGS}
+    if isinstance(value, list):
+        return [_without_timings(item) for item in value]
+    return value
+
+
 def stage_fingerprint(directory: Path) -> str | None:
-    """What a finished stage is (a fingerprint of its finished marker: settings, results and inputs), or None when
-    it has not finished. A stage redone, even with the same settings, gets another one."""
+    """What a finished stage is, or None when it has not finished: a fingerprint of its finished marker's settings
+    (where it ran aside), results (timings aside) and inputs. A stage redone to other results gets another one;
+    redone to the same results (e.g. play generated again from the same seeds), the same one, so the stages built
+    on it still fit."""
     marker = Path(directory) / "DONE.json"
-    return fingerprint_of(marker.read_bytes()) if marker.exists() else None
+    if not marker.exists():
+        return None
+    done = json.loads(marker.read_text())
+    what = {"config": {key: value for key, value in done.get("config", {}).items() if key not in RUN_CONTROL},
+            "summary": _without_timings(done.get("summary")), "inputs": done.get("inputs", {})}
+    return fingerprint_of(json.dumps(what, sort_keys=True))
 
 
 def stage_inputs(run_dir: str | Path, *stages: str) -> dict[str, str | None]:

@@ -48,6 +48,21 @@ def test_finished_stage_is_reused_not_redone(tiny_run):
     assert (tiny_run / "lowlevel" / "DONE.json").read_text() == done
 
 
+def test_play_generated_again_from_the_same_seeds_keeps_the_pieces_built_on_it(tmp_path, capsys):
+    run = str(tmp_path / "run")
+    play = ["generate", "--run-dir", run, "--transitions", "600", "--shard-transitions", "300", "--workers", "1"]
+    low = ["pretrain", "--run-dir", run, "--steps", "20", "--eval-every", "10", "--hidden", "16", "16",
+           "--goal-trials", "1"]
+    assert main(play) == 0 and main(low) == 0
+    policy = tmp_path / "run" / "lowlevel" / "policy.pt"
+    made = policy.stat().st_mtime_ns
+    assert main([*play, "--force"]) == 0 and main(low) == 0  # the same play: the policy fits it, reused
+    assert policy.stat().st_mtime_ns == made and "already finished" in capsys.readouterr().out
+    assert main([*play, "--force", "--seed", "1"]) == 0  # other play: the policy is refused, with the fix
+    assert main(low) == 2
+    assert "has since been rebuilt" in capsys.readouterr().err and policy.stat().st_mtime_ns == made
+
+
 def test_a_stage_finished_before_a_setting_existed_is_reused_quietly(tmp_path, capsys):
     from ptgm.utils import config_dict, mark_stage_done, prepare_stage
 
