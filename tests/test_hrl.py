@@ -363,14 +363,9 @@ def test_make_model_starts_each_method_from_its_pretrained_pieces(tiny_run):
 
 
 def test_pretrained_alone_benchmark_evaluates_each_start(tiny_run, tmp_path, monkeypatch):
-    import importlib.util
     import sys
-    from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "pretrained_alone.py"
-    spec = importlib.util.spec_from_file_location("pretrained_alone", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = _load_benchmark("pretrained_alone")
     out = tmp_path / "alone.md"
     monkeypatch.setattr(sys, "argv", ["pretrained_alone.py", "--domain", "crafter", "--run-dir", str(tiny_run),
                                       "--task", "collect_wood", "--methods", "ptgm", "ppo", "--episodes", "1",
@@ -383,3 +378,49 @@ def test_pretrained_alone_benchmark_evaluates_each_start(tiny_run, tmp_path, mon
         assert len(row["runs"]) == 1 and 0.0 <= row["runs"][0]["success_rate"] <= 1.0
     table = out.read_text()
     assert "goal prior → low-level policy" in table and "most likely" in table and "pretrained_alone.py" in table
+
+
+def _load_benchmark(name: str):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script
+
+
+def test_goal_reaching_benchmark_finds_each_gain_of_an_inventory_entry():
+    from ptgm.data.dataset import TrajectoryData
+    from ptgm.domains.crafter.env import INVENTORY_OFFSET, ITEMS, OBS_DIM
+
+    script = _load_benchmark("goal_reaching")
+    wood = ITEMS.index("wood")
+    episodes = []
+    for counts in ([0, 1, 1, 2, 1, 3], [5, 4, 4]):  # rises after steps 1, 3, 5 of the first; none in the second
+        obs = np.zeros((len(counts), OBS_DIM), np.uint8)
+        obs[:, INVENTORY_OFFSET + wood] = counts
+        episodes.append(obs)
+    data = TrajectoryData.from_episodes(episodes, [np.zeros(len(o) - 1, np.int64) for o in episodes], seeds=[1, 2])
+    assert script.gains(data, np.arange(2), wood) == [(0, 1), (0, 3), (0, 5)]
+    assert script.gains(data, np.array([1]), wood) == []
+
+
+def test_goal_reaching_benchmark_tests_every_kind_in_each_condition(tiny_run, tmp_path, monkeypatch):
+    import sys
+
+    script = _load_benchmark("goal_reaching")
+    out = tmp_path / "reach.md"
+    monkeypatch.setattr(sys, "argv", ["goal_reaching.py", "--run-dir", str(tiny_run), "--trials", "1",
+                                      "--horizon", "3", "--out", str(out)])
+    assert script.main() == 0
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert [row["kind"] for row in record["rows"]] == list(script.KINDS)
+    assert record["held_out_episodes"] >= 1
+    for row in record["rows"]:
+        for condition in script.CONDITIONS:
+            assert row[condition]["trials"] <= min(1, row["events"])
+            assert row[condition]["rate"] is None or 0.0 <= row[condition]["rate"] <= 1.0
+    assert sum(row[script.CONDITIONS[0]]["trials"] for row in record["rows"]) >= 1  # the tiny play gains something
+    assert "nearest cluster goal" in out.read_text() and "goal_reaching.py" in out.read_text()
