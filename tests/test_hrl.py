@@ -423,4 +423,5 @@ def test_goal_reaching_benchmark_tests_every_kind_in_each_condition(tiny_run, tm
             assert row[condition]["trials"] <= min(1, row["events"])
             assert row[condition]["rate"] is None or 0.0 <= row[condition]["rate"] <= 1.0
     assert sum(row[script.CONDITIONS[0]]["trials"] for row in record["rows"]) >= 1  # the tiny play gains something
+    assert all(0 <= row["cluster_goals_holding"] <= 8 for row in record["rows"])  # the tiny run has 8 goals
     assert "nearest cluster goal" in out.read_text() and "goal_reaching.py" in out.read_text()
