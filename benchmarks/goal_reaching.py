@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ptgm.data.dataset import load_minari, split_episode_ids
+from ptgm.data.dataset import split_episode_ids
 from ptgm.data.generate import run_dataset_path
 from ptgm.data.shards import EpisodeChunks
 from ptgm.domains.crafter.env import INVENTORY_OFFSET, ITEMS
@@ -49,11 +49,16 @@ KINDS = ("drink", "food", "sapling", "wood", "wood_pickaxe", "wood_sword", "ston
 CONDITIONS = ("data goal", "nearest cluster goal", "random state (control)")
 
 
+def episode_starts(data) -> np.ndarray:
+    """The first row of each episode of ``data``."""
+    return np.searchsorted(data.episode_index, np.arange(data.n_episodes))
+
+
 def gains(data, episodes: np.ndarray, column: int) -> list[tuple[int, int]]:
     """(episode, row) of every step of ``episodes`` after which inventory entry ``column`` is larger."""
     inventory = data.observations[:, INVENTORY_OFFSET + column].astype(np.int64)
     out = []
-    starts = np.searchsorted(data.episode_index, np.arange(data.n_episodes))
+    starts = episode_starts(data)
     for episode in episodes:
         first, last = int(starts[episode]), int(data.episode_end[starts[episode]])
         rises = np.flatnonzero(inventory[first + 1 : last + 1] > inventory[first:last]) + first + 1
@@ -61,12 +66,12 @@ def gains(data, episodes: np.ndarray, column: int) -> list[tuple[int, int]]:
     return out
 
 
-def run_trial(env, pieces: Pretrained, data, episode: int, start_row: int, goal: np.ndarray, column: int,
-              steps: int, deterministic: bool) -> bool | None:
+def run_trial(env, pieces: Pretrained, data, episode: int, first_row: int, start_row: int, goal: np.ndarray,
+              column: int, steps: int, deterministic: bool) -> bool | None:
     """True when the policy conditioned on ``goal`` grows inventory entry ``column`` within ``steps`` steps from
-    ``start_row``; None when the replay does not restore the recorded state."""
-    first = int(np.searchsorted(data.episode_index, episode))
-    obs = _replay(env, data, episode, first, start_row)
+    ``start_row`` of ``episode`` (whose first row is ``first_row``); None when the replay does not restore the
+    recorded state."""
+    obs = _replay(env, data, episode, first_row, start_row)
     if not np.array_equal(obs, data.observations[start_row]):
         return None
     start = int(obs[INVENTORY_OFFSET + column])
@@ -94,20 +99,19 @@ def main() -> int:
     began = time.time()
     pieces = Pretrained.load(args.run_dir)
     domain = pieces.domain_plugin
-    source = run_dataset_path(args.run_dir)
-    n_episodes = EpisodeChunks.open(source, None).n_episodes
+    chunks = EpisodeChunks.open(run_dataset_path(args.run_dir))
     # The episodes `ptgm pretrain` held out (its own split): the policy never trained on them.
     trained = json.loads((Path(args.run_dir) / "lowlevel" / "DONE.json").read_text())["config"]
-    _, held_out = split_episode_ids(n_episodes, trained["val_fraction"], trained["seed"])
-    data = load_minari(source, episode_ids=list(held_out))
+    _, held_out = split_episode_ids(chunks.n_episodes, trained["val_fraction"], trained["seed"])
+    data = chunks.load(held_out)
     episodes = np.flatnonzero(data.episode_seeds >= 0)
+    starts = episode_starts(data)
     rng = np.random.default_rng(args.seed)
     env = domain.make_env(None, max_steps=100_000)
     rows = []
     for kind in KINDS:
         column = ITEMS.index(kind)
-        events = [(ep, row) for ep, row in gains(data, episodes, column)
-                  if row - args.horizon >= int(np.searchsorted(data.episode_index, ep))]
+        events = [(ep, row) for ep, row in gains(data, episodes, column) if row - args.horizon >= starts[ep]]
         picked = [events[i] for i in rng.permutation(len(events))[: args.trials]]
         counts = {name: [0, 0] for name in CONDITIONS}  # successes, trials
         for episode, row in picked:
@@ -122,7 +126,8 @@ def main() -> int:
                 "random state (control)": domain.goal_features(random_state[None])[0],
             }
             for name, goal in goals.items():
-                ok = run_trial(env, pieces, data, episode, start, goal, column, 2 * args.horizon, args.deterministic)
+                ok = run_trial(env, pieces, data, episode, int(starts[episode]), start, goal, column, 2 * args.horizon,
+                               args.deterministic)
                 if ok is not None:
                     counts[name][0] += int(ok)
                     counts[name][1] += 1
