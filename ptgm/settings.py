@@ -169,6 +169,9 @@ class PretrainConfig(StageSettings):
     k_min: int = field(default=1, metadata={"range": AT_LEAST_1, "help": "shortest hindsight goal horizon (steps ahead)"})
     k_max: int | None = field(default=None, metadata={"range": AT_LEAST_1,
         "help": "longest hindsight goal horizon (steps ahead; unset: the domain's, Crafter 20, Kitchen 60)"})
+    goal_delta: bool | None = field(default=None, metadata={
+        "help": "also give the policy the change its goal asks for, goal minus the matching entries of the "
+                "observation (unset: the domain's, Crafter yes on its inventory, others no)"})
     device: str = field(default="auto", metadata={
         "help": "where torch runs: auto (a GPU when there is one, else the CPU), cpu, cuda or cuda:N"})
     amp: bool = field(default=False, metadata={"help": "GPU: mixed precision (float16 autocast with loss scaling)"})
@@ -184,8 +187,14 @@ class PretrainConfig(StageSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        domain = _domain(self)
         if self.k_max is None:
-            self.k_max = _domain(self).lowlevel_k_max
+            self.k_max = domain.lowlevel_k_max
+        if self.goal_delta is None:
+            self.goal_delta = domain.goal_delta
+        if self.goal_delta and domain.goal_observation_pairs() is None:
+            raise PTGMError(f"--goal-delta needs goal features that are entries of the observation, and the "
+                            f"{domain.name} domain names none; leave --goal-delta out.")
         check_horizon(self.k_min, self.k_max)
         check_action_head(self.action_head, self.mixture_components)  # before any data is loaded
 

@@ -76,3 +76,36 @@ def test_bad_action_head_settings_are_rejected():
         PretrainConfig(action_head="mixture", mixture_components=0)
     with pytest.raises(PTGMError, match="Unknown action head 'flow'.*gaussian, mixture"):
         GoalConditionedPolicy(np.ones(2), 1, BOX, action_head="flow")
+
+
+def test_goal_delta_gives_the_policy_the_change_its_goal_asks_for_and_survives_save_and_load(tmp_path):
+    from ptgm.lowlevel.policy import GOAL_DELTA_GAIN
+
+    pairs = (np.array([0, 2]), np.array([3, 1]), np.array([0.5, 0.25], np.float32))
+    policy = GoalConditionedPolicy(np.full(4, 2.0), 3, gym.spaces.Discrete(5), hidden=(16,), goal_delta=pairs)
+    obs, goal = torch.randn(6, 4), torch.randn(6, 3)
+    inputs = policy._inputs(obs, goal)
+    assert inputs.shape == (6, 4 + 3 + 2) and policy.net[0].in_features == 9
+    expected = torch.stack([goal[:, 0] - 0.5 * obs[:, 3], goal[:, 2] - 0.25 * obs[:, 1]], dim=1)
+    torch.testing.assert_close(inputs[:, 7:], GOAL_DELTA_GAIN * expected)
+    policy.save(tmp_path / "policy.pt")
+    loaded, _ = GoalConditionedPolicy.load(tmp_path / "policy.pt")
+    assert loaded.goal_delta
+    torch.testing.assert_close(loaded.distribution(obs, goal).logits, policy.distribution(obs, goal).logits)
+    plain = GoalConditionedPolicy(np.full(4, 2.0), 3, gym.spaces.Discrete(5), hidden=(16,))
+    assert not plain.goal_delta and "goal_delta" not in plain.init_kwargs and plain.net[0].in_features == 7
+
+
+def test_crafter_goal_delta_pairs_are_the_inventory_entries_of_its_goal_features():
+    from ptgm.domains import get_domain
+    from ptgm.domains.crafter.env import observation_space
+
+    domain = get_domain("crafter")
+    space = observation_space()
+    space.seed(0)
+    obs = np.stack([space.sample() for _ in range(20)])
+    goal_index, obs_index, scale = domain.goal_observation_pairs()
+    np.testing.assert_allclose(domain.goal_features(obs)[:, goal_index], obs[:, obs_index] * scale, rtol=1e-6)
+    assert PretrainConfig(domain="crafter").goal_delta and not PretrainConfig(domain="kitchen").goal_delta
+    with pytest.raises(PTGMError, match="--goal-delta needs goal features that are entries of the observation"):
+        PretrainConfig(domain="kitchen", goal_delta=True)

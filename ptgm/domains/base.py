@@ -61,6 +61,9 @@ class Domain(ABC):
     #: PPO's early stop of a rollout's epochs (approximate KL) for the high-level learner of the PTGM methods,
     #: when the user does not say; 0: off.
     high_level_target_kl: float = 0.0
+    #: Whether the low-level policy is also given the change its goal asks for (``ptgm pretrain --goal-delta``)
+    #: when the user does not say; needs :meth:`goal_observation_pairs`.
+    goal_delta: bool = False
 
     @functools.cached_property
     def action_space(self) -> gym.Space:
@@ -85,6 +88,15 @@ class Domain(ABC):
 
         These are what the low-level policy is conditioned on and what K-means clusters.
         """
+
+    def goal_observation_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Goal features that are a scaled entry of the observation itself: ``(goal_index, obs_index, scale)``
+        with ``goal_features(obs)[:, goal_index] == obs[:, obs_index] * scale``, or None (default: none).
+
+        With these the low-level policy can be given ``goal[goal_index] - obs[obs_index] * scale``, the change
+        the goal asks for, as an input of its own (``ptgm pretrain --goal-delta``).
+        """
+        return None
 
     @abstractmethod
     def scripted_player(self, env: gym.Env, rng: np.random.Generator) -> ScriptedPlayer:

@@ -57,7 +57,8 @@ def pretrain(config: PretrainConfig) -> dict:
     val_goal = hindsight_goal_rows(val_pick, held_out.data.episode_end, rng, config.k_min, config.k_max)
 
     policy = GoalConditionedPolicy.for_env(env, val["goals"].shape[1], config.hidden, config.action_head,
-                                           config.mixture_components)
+                                           config.mixture_components,
+                                           domain.goal_observation_pairs() if config.goal_delta else None)
     metric_name = "val_action_accuracy" if policy.discrete else "val_action_mse"
 
     def batch_loss(rng: np.random.Generator) -> torch.Tensor:
