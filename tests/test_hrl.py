@@ -1,5 +1,6 @@
 import json
 import math
+import sys
 
 import gymnasium as gym
 import numpy as np
@@ -363,7 +364,6 @@ def test_make_model_starts_each_method_from_its_pretrained_pieces(tiny_run):
 
 
 def test_pretrained_alone_benchmark_evaluates_each_start(tiny_run, tmp_path, monkeypatch):
-    import sys
 
     script = _load_benchmark("pretrained_alone")
     out = tmp_path / "alone.md"
@@ -378,6 +378,24 @@ def test_pretrained_alone_benchmark_evaluates_each_start(tiny_run, tmp_path, mon
         assert len(row["runs"]) == 1 and 0.0 <= row["runs"][0]["success_rate"] <= 1.0
     table = out.read_text()
     assert "goal prior → low-level policy" in table and "most likely" in table and "pretrained_alone.py" in table
+
+
+def test_action_accuracy_benchmark_scores_every_action_of_the_held_out_play(tiny_run, tmp_path, monkeypatch):
+    script = _load_benchmark("action_accuracy")
+    out = tmp_path / "actions.md"
+    monkeypatch.setattr(sys, "argv", ["action_accuracy.py", "--run-dir", str(tiny_run), "--out", str(out)])
+    script.main()
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert set(record["horizons"]) == {"1", "1..20"}
+    for label, (scores,) in record["horizons"].items():
+        steps = sum(row["steps"] for row in scores["actions"].values())
+        assert steps == record["steps"] > 0
+        # The overall accuracy is the steps-weighted mean of the per-action accuracies.
+        weighted = sum(row["steps"] * row["accuracy"] for row in scores["actions"].values() if row["steps"])
+        assert abs(weighted / steps - scores["accuracy"]) < 1e-9
+        assert all(0.0 <= row["probability"] <= 1.0 for row in scores["actions"].values() if row["steps"])
+    table = out.read_text()
+    assert "| **all** |" in table and "action_accuracy.py" in table and "| noop |" in table
 
 
 def _load_benchmark(name: str):
@@ -408,7 +426,6 @@ def test_goal_reaching_benchmark_finds_each_gain_of_an_inventory_entry():
 
 
 def test_goal_reaching_benchmark_tests_every_kind_in_each_condition(tiny_run, tmp_path, monkeypatch):
-    import sys
 
     script = _load_benchmark("goal_reaching")
     out = tmp_path / "reach.md"
