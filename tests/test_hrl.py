@@ -398,6 +398,38 @@ def test_action_accuracy_benchmark_scores_every_action_of_the_held_out_play(tiny
     assert "| **all** |" in table and "action_accuracy.py" in table and "| noop |" in table
 
 
+def test_crafter_deaths_benchmark_puts_every_episode_end_down_to_one_cause(tiny_run, tmp_path, monkeypatch):
+    script = _load_benchmark("crafter_deaths")
+    out = tmp_path / "deaths.md"
+    monkeypatch.setattr(sys, "argv", ["crafter_deaths.py", "--run-dir", str(tiny_run), "--task", "collect_wood",
+                                      "--episodes", "2", "--out", str(out)])
+    script.main()
+    record = json.loads(out.with_suffix(".json").read_text())
+    (result,) = record["results"].values()
+    assert abs(sum(result["causes"].values()) - 1.0) < 1e-9 and set(result["causes"]) == set(script.CAUSES)
+    assert result["mean_length"] > 0 and "crafter_deaths.py" in out.read_text()
+
+
+def test_crafter_deaths_names_the_zombie_next_to_a_dead_player():
+    from ptgm.domains.crafter.env import CrafterEnv
+    from crafter import objects
+
+    script = _load_benchmark("crafter_deaths")
+    env = CrafterEnv("collect_iron")
+    env.reset(seed=3)
+    game = env.unwrapped._game
+    player, world = game._player, game._world
+    x, y = player.pos
+    world[(x + 1, y)] = "grass"
+    for obj in [o for o in world.objects if o is not player and abs(o.pos[0] - x) + abs(o.pos[1] - y) <= 1]:
+        world.remove(obj)
+    assert script.cause_of_end(env, terminated=True, truncated=False, success=False) in ("starved", "other")
+    world.add(objects.Zombie(world, (x + 1, y), player))
+    assert script.cause_of_end(env, terminated=True, truncated=False, success=False) == "zombie"
+    assert script.cause_of_end(env, terminated=False, truncated=True, success=False) == "time limit"
+    assert script.cause_of_end(env, terminated=True, truncated=False, success=True) == "success"
+
+
 def _load_benchmark(name: str):
     import importlib.util
     from pathlib import Path
