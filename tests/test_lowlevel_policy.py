@@ -109,3 +109,27 @@ def test_crafter_goal_delta_pairs_are_the_inventory_entries_of_its_goal_features
     assert PretrainConfig(domain="crafter").goal_delta and not PretrainConfig(domain="kitchen").goal_delta
     with pytest.raises(PTGMError, match="--goal-delta needs goal features that are entries of the observation"):
         PretrainConfig(domain="kitchen", goal_delta=True)
+
+
+def test_crafter_goal_composition_asks_for_no_loss_and_keeps_what_the_cluster_goal_adds():
+    from ptgm.domains import get_domain
+    from ptgm.domains.crafter.env import INVENTORY_OFFSET, ITEMS, observation_space
+
+    domain = get_domain("crafter")
+    space = observation_space()
+    space.seed(0)
+    now, goal_state = space.sample(), space.sample()
+    now[INVENTORY_OFFSET:INVENTORY_OFFSET + len(ITEMS)] = 0
+    now[INVENTORY_OFFSET + ITEMS.index("wood")] = 5
+    now[INVENTORY_OFFSET + ITEMS.index("health")] = 3
+    goal_state[INVENTORY_OFFSET:INVENTORY_OFFSET + len(ITEMS)] = 0
+    goal_state[INVENTORY_OFFSET + ITEMS.index("wood")] = 2
+    goal_state[INVENTORY_OFFSET + ITEMS.index("wood_pickaxe")] = 1
+    goal_state[INVENTORY_OFFSET + ITEMS.index("health")] = 9
+    cluster_goal = domain.goal_features(goal_state[None])
+    composed = domain.compose_goal(cluster_goal, now[None])[0]
+    inventory = np.rint(composed[:len(ITEMS)] * 9).astype(int)
+    assert inventory[ITEMS.index("wood")] == 5  # not asked to lose 3 wood
+    assert inventory[ITEMS.index("wood_pickaxe")] == 1  # what the goal adds stays
+    assert inventory[ITEMS.index("health")] == 3  # health is no goal
+    np.testing.assert_array_equal(composed[len(ITEMS):], cluster_goal[0, len(ITEMS):])  # the rest is the goal's

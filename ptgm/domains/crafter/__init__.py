@@ -20,6 +20,7 @@ from ptgm.domains.crafter.env import (
 )
 from ptgm.domains.crafter.features import (
     GOAL_DIM,
+    compose_goal,
     describe_goal,
     goal_features,
     render_observation,
@@ -63,6 +64,9 @@ class CrafterDomain(Domain):
 
     def goal_features(self, observations: np.ndarray) -> np.ndarray:
         return goal_features(observations)
+
+    def compose_goal(self, goal_features: np.ndarray, observations: np.ndarray) -> np.ndarray:
+        return compose_goal(goal_features, observations)
 
     def goal_observation_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The inventory: its goal features are the observation's inventory counts divided by 9."""

@@ -57,6 +57,23 @@ def goal_features(observations: np.ndarray) -> np.ndarray:
     return np.concatenate([inventory, materials, creatures, faced, sleeping], axis=1).astype(np.float32)
 
 
+def compose_goal(goals: np.ndarray, observations: np.ndarray) -> np.ndarray:
+    """Cluster goals that ask for no loss: each inventory entry at least what the player holds now, health as now.
+
+    A cluster goal is one dataset state, with that state's whole inventory. Taken as it is, a goal from a state
+    with 2 wood asks a player who holds 5 to lose 3, and one from a state without a pickaxe asks a player who has
+    one to lose it; play never does either (materials go only into crafting), so the low-level policy, which is
+    given the change its goal asks for, does something arbitrary. What a cluster goal holds beyond the current
+    inventory (a tool, more stone, a full drink bar) is what it asks for; health is no goal of its own.
+    """
+    goals = np.array(goals, dtype=np.float32, copy=True)
+    current = goal_features(observations)
+    n_items = len(ITEMS)
+    goals[:, :n_items] = np.maximum(goals[:, :n_items], current[:, :n_items])
+    goals[:, 0] = current[:, 0]  # health (ITEMS[0])
+    return goals
+
+
 def describe_goal(observation: np.ndarray) -> str:
     """A one-line caption: what the player faces and holds (for codebook pictures)."""
     feats = goal_features(observation)[0]
