@@ -430,6 +430,24 @@ def test_crafter_deaths_names_the_zombie_next_to_a_dead_player():
     assert script.cause_of_end(env, terminated=True, truncated=False, success=True) == "success"
 
 
+def test_crafter_pieces_compose_goals_only_for_a_low_level_policy_with_the_goal_delta(tiny_run):
+    from ptgm.domains.crafter.env import INVENTORY_OFFSET, ITEMS
+    from ptgm.hrl.pretrained import Pretrained
+    from ptgm.lowlevel.policy import GoalConditionedPolicy
+
+    pieces = Pretrained.load(tiny_run)
+    assert pieces.policy.goal_delta  # Crafter's default
+    obs = pieces.codebook.goal_observations[:1].copy()
+    obs[0, INVENTORY_OFFSET + ITEMS.index("wood")] = 9  # more wood than any cluster goal asks for
+    goals = pieces.codebook.goal_features
+    composed = pieces.compose_goal(goals, np.repeat(obs, len(goals), axis=0))
+    assert np.allclose(composed[:, ITEMS.index("wood")], 1.0) and not np.allclose(composed, goals)
+    plain_policy = GoalConditionedPolicy(pieces.policy.init_kwargs["obs_scale"], goals.shape[1],
+                                         gym.spaces.Discrete(pieces.policy.action_dim), hidden=(8,))
+    older = Pretrained(plain_policy, pieces.codebook, pieces.prior, pieces.lowlevel)
+    np.testing.assert_array_equal(older.compose_goal(goals, np.repeat(obs, len(goals), axis=0)), goals)
+
+
 def _load_benchmark(name: str):
     import importlib.util
     from pathlib import Path

@@ -64,6 +64,9 @@ class Domain(ABC):
     #: Whether the low-level policy is also given the change its goal asks for (``ptgm pretrain --goal-delta``)
     #: when the user does not say; needs :meth:`goal_observation_pairs`.
     goal_delta: bool = False
+    #: Whether :meth:`compose_goal` is meant for a low-level policy given the goal delta only (others get the plain
+    #: cluster goals).
+    compose_for_goal_delta_only: bool = False
 
     @functools.cached_property
     def action_space(self) -> gym.Space:

@@ -63,7 +63,11 @@ class Pretrained:
         return get_domain(self.domain)
 
     def compose_goal(self, goal_features: np.ndarray, observations: np.ndarray) -> np.ndarray:
-        """The domain's goal composition (:meth:`ptgm.domains.base.Domain.compose_goal`)."""
+        """The domain's goal composition (:meth:`ptgm.domains.base.Domain.compose_goal`); the plain goals for a
+        low-level policy without the goal-delta input where the domain composes for that input only (Crafter's
+        older pieces keep acting as they were trained and measured)."""
+        if self.domain_plugin.compose_for_goal_delta_only and not self.policy.goal_delta:
+            return goal_features
         return self.domain_plugin.compose_goal(goal_features, observations)
 
     def describe_goal(self, index: int) -> str:
