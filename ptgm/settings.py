@@ -338,7 +338,8 @@ class TrainConfig(StageSettings):
     k: int = field(default=DEFAULT_K, metadata={"range": AT_LEAST_1, "help": "environment steps per high-level step"})
     compose_goals: bool = field(default=True, metadata={
         "help": "give the low-level policy the domain's composed goal (Kitchen: objects a cluster goal leaves "
-                "where they start keep their current state); false: the cluster goal state as it is"})
+                "where they start keep their current state; Crafter, for a low-level policy with the goal delta: "
+                "no inventory entry below what is held now); false: the cluster goal state as it is"})
     deterministic_low_level: bool | None = field(default=None, metadata={
         "help": "run the low-level policy's most likely action instead of sampling it (unset: the domain's, "
                 "Kitchen yes, Crafter no)"})
