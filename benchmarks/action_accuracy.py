@@ -50,8 +50,9 @@ def per_action(policy: GoalConditionedPolicy, observations: np.ndarray, goals: n
     with torch.inference_mode():
         for i in range(0, len(actions), batch):
             obs, goal = torch.as_tensor(observations[i:i + batch]), torch.as_tensor(goals[i:i + batch])
-            best.append(policy.sample(obs, goal, deterministic=True).numpy())
-            prob.append(policy.distribution(obs, goal).log_prob(torch.as_tensor(actions[i:i + batch])).exp().numpy())
+            dist = policy.distribution(obs, goal)  # categorical: its argmax is the policy's deterministic action
+            best.append(dist.logits.argmax(-1).numpy())
+            prob.append(dist.log_prob(torch.as_tensor(actions[i:i + batch])).exp().numpy())
     best, prob = np.concatenate(best), np.concatenate(prob)
     rows = {}
     for a in range(n_actions):
