@@ -430,6 +430,29 @@ def test_crafter_deaths_names_the_zombie_next_to_a_dead_player():
     assert script.cause_of_end(env, terminated=True, truncated=False, success=True) == "success"
 
 
+def test_crafter_deaths_counts_the_walkable_cells_next_to_a_sleeper():
+    from ptgm.domains.crafter.env import SLEEP_OFFSET, CrafterEnv, symbolic_observation
+
+    script = _load_benchmark("crafter_deaths")
+    env = CrafterEnv("collect_iron")
+    env.reset(seed=3)
+    game = env.unwrapped._game
+    x, y = game._player.pos
+    for obj in [o for o in game._world.objects if o is not game._player]:
+        game._world.remove(obj)
+    for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+        game._world[(x + dx, y + dy)] = "stone"
+    walled = symbolic_observation(game)
+    game._world[(x + 1, y)] = "grass"
+    game._world[(x, y + 1)] = "path"
+    opened = symbolic_observation(game)
+    assert list(script.open_neighbours(np.stack([walled, opened]))) == [0, 2]
+    asleep = np.stack([walled, opened, opened])
+    asleep[:, SLEEP_OFFSET] = 1
+    assert abs(script.sheltered_sleep(asleep) - 1 / 3) < 1e-9
+    assert script.sheltered_sleep(np.stack([walled])) is None  # awake: no sleep to judge
+
+
 def test_crafter_pieces_compose_goals_only_for_a_low_level_policy_with_the_goal_delta(tiny_run):
     from ptgm.domains.crafter.env import INVENTORY_OFFSET, ITEMS
     from ptgm.hrl.pretrained import Pretrained
