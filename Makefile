@@ -14,8 +14,9 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(VENV)/bin/ptgm demo
 
+# A worker per core (pytest-xdist), each taking whole test files: a file's fixtures, such as its Ray cluster, are built once.
 test: $(VENV)/.installed
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadfile
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/throughput.py
