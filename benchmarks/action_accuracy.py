@@ -32,7 +32,7 @@ from ptgm.data.relabel import hindsight_goal_rows
 from ptgm.data.shards import EpisodeChunks
 from ptgm.domains import get_domain
 from ptgm.lowlevel.policy import GoalConditionedPolicy
-from ptgm.utils import PTGMError
+from ptgm.utils import PTGMError, write_report
 
 
 def action_names(domain_name: str, n: int) -> list[str]:
@@ -117,12 +117,10 @@ def main() -> None:
     lines.append("| **all** | " + f"{len(rows)} | " + " | ".join(f"**{r['accuracy']:.3f}**" for label in horizons
                                                                for r in results[label]) + " |")
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
     record = {"command": command, "policies": [str(p) for p in paths], "action_names": names,
               "held_out_episodes": int(len(val_episodes)), "steps": int(len(rows)),
               "horizons": {label: results[label] for label in horizons}}
-    out.with_suffix(".json").write_text(json.dumps(record, indent=1))
+    write_report(out, lines, record)
     print("\n".join(lines))
 
 

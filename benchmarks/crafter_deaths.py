@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -31,7 +30,7 @@ from ptgm.agent import Agent
 from ptgm.data.generate import load_run_dataset
 from ptgm.domains import get_domain
 from ptgm.settings import TrainConfig
-from ptgm.utils import PTGMError, seed_everything
+from ptgm.utils import PTGMError, seed_everything, write_report
 
 CAUSES = ("success", "time limit", "zombie", "arrow", "lava", "starved", "other")
 NIGHT = 0.3
@@ -151,11 +150,8 @@ def main() -> None:
                      + " | ".join(f"{result['causes'][c]:.2f}" for c in CAUSES)
                      + f" | {_fraction(result['deaths_at_night'])} | {_fraction(result['deaths_in_sleep'])} "
                      f"| {_fraction(result['sheltered_sleep'])} |")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    out.with_suffix(".json").write_text(json.dumps({"command": command, "task": args.task, "results": results,
-                                                    "play_data_sheltered_sleep": data_sheltered},
-                                                   indent=1))
+    write_report(out, lines, {"command": command, "task": args.task, "results": results,
+                              "play_data_sheltered_sleep": data_sheltered})
     print("\n".join(lines))
 
 

@@ -18,7 +18,6 @@ Writes results/crafter/goal_capacity.{md,json}.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from crafter import objects
 from ptgm.domains import get_domain
 from ptgm.domains.crafter.features import describe_goal
 from ptgm.hrl.pretrained import Pretrained
+from ptgm.utils import write_report
 
 #: scenario -> (achievement that counts as success, starting inventory)
 SCENARIOS = {
@@ -153,9 +153,7 @@ def main() -> None:
                 else f"goal {row['goal']} ({row['prior_probability']:.2f}): {row['description']}")
         lines.append(f"| {name} | " + " | ".join(f"{row['success'][s]:.2f}" for s in SCENARIOS) + " |")
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    out.with_suffix(".json").write_text(json.dumps({"command": command, "rows": rows}, indent=2) + "\n")
+    write_report(out, lines, {"command": command, "rows": rows})
     print("\n".join(lines))
 
 

@@ -42,6 +42,7 @@ from ptgm.data.shards import EpisodeChunks
 from ptgm.domains.crafter.env import INVENTORY_OFFSET, ITEMS
 from ptgm.hrl.pretrained import Pretrained
 from ptgm.lowlevel.evaluate import _replay
+from ptgm.utils import write_report
 
 #: The inventory entries tested, in the order of the tech tree (health grows by itself and is left out).
 KINDS = ("drink", "food", "sapling", "wood", "wood_pickaxe", "wood_sword", "stone", "stone_pickaxe", "stone_sword",
@@ -155,11 +156,8 @@ def main() -> int:
         lines.append(f"| {row['kind']} | {row['events']} | {held} | {row[CONDITIONS[0]]['trials']} | "
                      + " | ".join(cells) + " |")
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    out.with_suffix(".json").write_text(json.dumps({"command": command.strip(), "run_dir": args.run_dir,
-                                                    "horizon": args.horizon, "deterministic": args.deterministic,
-                                                    "held_out_episodes": len(episodes), "rows": rows}, indent=2))
+    write_report(out, lines, {"command": command.strip(), "run_dir": args.run_dir, "horizon": args.horizon,
+                              "deterministic": args.deterministic, "held_out_episodes": len(episodes), "rows": rows})
     print("\n".join(lines))
     return 0
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import shlex
 import sys
 import time
@@ -26,6 +25,7 @@ import numpy as np
 
 from ptgm.domains.kitchen.controller import KitchenScriptedController, perform_subtasks
 from ptgm.domains.kitchen.env import KitchenEnv, parse_task
+from ptgm.utils import write_report
 
 
 def main() -> None:
@@ -84,11 +84,8 @@ def main() -> None:
         at = f"{r['all_done_steps']:.0f}" if r["all_done_steps"] is not None else "–"
         lines.append(f"| {' → '.join(r['order'])} | {r['mean_score']:.2f} | {' '.join(map(str, r['scores']))} | {at} |")
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    out.with_suffix(".json").write_text(json.dumps(
-        {"command": command, "task": args.task, "episodes": args.episodes, "seed": args.seed, "rows": rows,
-         "mean_over_orders": overall, "seconds": elapsed}, indent=2) + "\n")
+    write_report(out, lines, {"command": command, "task": args.task, "episodes": args.episodes, "seed": args.seed,
+                              "rows": rows, "mean_over_orders": overall, "seconds": elapsed})
     print(f"wrote {out} and {out.with_suffix('.json')}")
 
 

@@ -15,7 +15,6 @@ step of the attempt. Writes a Markdown table (with this command) and a JSON file
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import time
@@ -25,6 +24,7 @@ import gymnasium as gym
 import numpy as np
 
 from ptgm.domains.kitchen.controller import SUBTASKS, KitchenScriptedController
+from ptgm.utils import write_report
 
 #: Arm joints of the random start configurations: initial pose ± this (rad), reached in this many steps.
 START_JITTER = 0.3
@@ -131,11 +131,9 @@ def main() -> None:
     lines += ["", (f"Controlled loop: {total_steps} env steps in {elapsed:.0f} s, {steps_per_s:.0f} env steps/s "
                    "(one process, controller included).")]
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    out.with_suffix(".json").write_text(json.dumps(
-        {"command": command, "action_noise": controller.action_noise, "budget": args.budget, "seed": args.seed,
-         "rows": rows, "env_steps": total_steps, "seconds": elapsed, "env_steps_per_s": steps_per_s}, indent=2) + "\n")
+    write_report(out, lines, {"command": command, "action_noise": controller.action_noise, "budget": args.budget,
+                              "seed": args.seed, "rows": rows, "env_steps": total_steps, "seconds": elapsed,
+                              "env_steps_per_s": steps_per_s})
     print(f"wrote {out} and {out.with_suffix('.json')}")
 
 

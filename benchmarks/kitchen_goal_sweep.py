@@ -17,7 +17,6 @@ Markdown table (with this command) and a JSON file.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import time
@@ -33,6 +32,7 @@ from ptgm.domains.kitchen.controller import perform_subtasks
 from ptgm.domains.kitchen.env import SUBTASKS, KitchenEnv, parse_task
 from ptgm.lowlevel.policy import GoalConditionedPolicy
 from ptgm.prior.model import GoalPrior
+from ptgm.utils import write_report
 
 
 def run_goal(env: KitchenEnv, policy: GoalConditionedPolicy, goal_features: np.ndarray, obs: np.ndarray,
@@ -116,13 +116,10 @@ def main() -> None:
         cells = ", ".join(f"{g} [{captions[g]}] ({rates[g]:.1f}, {mean_prior[g]:.2g})" for g in goals) or "none"
         lines.append(f"| {name} | {cells} | {rates.max():.1f} | {mean_prior[goals].sum():.2g} |")
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    out.with_suffix(".json").write_text(json.dumps(
-        {"command": command, "run_dir": args.run_dir, "after": list(after), "episodes": args.episodes,
-         "steps": args.steps, "k": args.k, "low_level": args.low_level, "subtasks": list(SUBTASKS),
-         "captions": captions, "completions": hits.tolist(), "mean_prior": mean_prior.tolist(),
-         "start_states_reached": reached, "seconds": elapsed}, indent=2) + "\n")
+    write_report(out, lines, {"command": command, "run_dir": args.run_dir, "after": list(after),
+                              "episodes": args.episodes, "steps": args.steps, "k": args.k, "low_level": args.low_level,
+                              "subtasks": list(SUBTASKS), "captions": captions, "completions": hits.tolist(),
+                              "mean_prior": mean_prior.tolist(), "start_states_reached": reached, "seconds": elapsed})
     print("\n".join(lines) + f"\n({elapsed:.0f} s) wrote {out} and {out.with_suffix('.json')}")
 
 

@@ -24,7 +24,6 @@ command) and a JSON file.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import time
@@ -38,6 +37,7 @@ from ptgm.domains import get_domain
 from ptgm.domains.kitchen.controller import perform_subtasks
 from ptgm.domains.kitchen.env import KitchenEnv, parse_task
 from ptgm.lowlevel.policy import GoalConditionedPolicy
+from ptgm.utils import write_report
 
 #: How far ahead of its last match the oracle looks for the current state in the recording.
 SEARCH_WINDOW = 40
@@ -145,11 +145,9 @@ def main() -> None:
             cells = ["" for _ in task_subtasks]
         lines.append(f"| {name} | {np.mean(values):.2f} ± {np.std(values):.2f} | " + " | ".join(cells) + " |")
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    out.with_suffix(".json").write_text(json.dumps(
-        {"command": command, "run_dir": args.run_dir, "task": args.task, "order": list(order), "k": args.k,
-         "episodes": args.episodes, "scores": scores, "landing_steps": landing, "seconds": elapsed}, indent=2) + "\n")
+    write_report(out, lines, {"command": command, "run_dir": args.run_dir, "task": args.task, "order": list(order),
+                              "k": args.k, "episodes": args.episodes, "scores": scores, "landing_steps": landing,
+                              "seconds": elapsed})
     print("\n".join(lines) + f"\n({elapsed:.0f} s) wrote {out} and {out.with_suffix('.json')}")
 
 

@@ -68,6 +68,16 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, default=_json_default) + "\n").encode())
 
 
+def write_report(out: str | Path, lines: list[str], record: dict) -> Path:
+    """A benchmark's results: the Markdown ``lines`` (its table, with the command that made it) at ``out`` and
+    ``record`` as JSON beside it (``out`` with the suffix ``.json``), each written atomically; returns the JSON's
+    path."""
+    out = Path(out)
+    atomic_write_bytes(out, ("\n".join(lines) + "\n").encode())
+    atomic_write_json(out.with_suffix(".json"), record)
+    return out.with_suffix(".json")
+
+
 def _json_default(obj):
     if isinstance(obj, (np.integer,)):
         return int(obj)

@@ -37,3 +37,17 @@ def test_report_errors_name_the_fix(tiny_run, tmp_path, capsys):
         ReportConfig(run_dir=str(tiny_run), method="ppo")
     assert main(["report", "--run-dir", str(tmp_path / "none")]) == 2
     assert "ptgm train" in capsys.readouterr().err
+
+
+def test_write_report_puts_the_table_and_its_record_side_by_side(tmp_path):
+    import json
+
+    import numpy as np
+
+    from ptgm.utils import write_report
+
+    out = tmp_path / "new" / "table.md"
+    path = write_report(out, ["# T", "", "| a |", "|---|", "| 1 |"], {"command": "x", "value": np.float32(0.5)})
+    assert out.read_text() == "# T\n\n| a |\n|---|\n| 1 |\n"
+    assert path == tmp_path / "new" / "table.json" and json.loads(path.read_text()) == {"command": "x", "value": 0.5}
+    assert not list(tmp_path.rglob("*.tmp"))
