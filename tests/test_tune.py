@@ -85,3 +85,40 @@ def test_tune_chooses_by_the_rule_and_bench_trains_with_the_choice(tiny_run, tmp
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(PTGMError, match="not a tuning.json"):
         BenchConfig(methods=("ppo",), **{**bench_config, "tuned": str(tmp_path / "bad.json")})
+
+
+def test_a_tuning_carries_on_from_its_results_folder(tiny_run, tmp_path):
+    """A fresh clone has the results folder and not the run directory: recorded runs count while their settings and
+    pieces are those of now, and the others are trained (again)."""
+    import shutil
+
+    out = tmp_path / "tuning"
+    config = dict(run_dir=str(tmp_path / "run"), share_from=str(tiny_run), n_clusters=8, methods=("ptgm",),
+                  grid=("learning_rate=3e-4,1e-3",), env_steps=300, window=1, eval_episodes=1, out=str(out))
+    runs = tmp_path / "run" / "rl" / "collect_wood"
+    # Before any run: every run is "not started" in the table, and no method is chosen.
+    tune(TuneConfig(**config, summarize_only=True))
+    assert (out / "tuning.md").read_text().count("| not started | not started |") == 2
+    record = tune(TuneConfig(**config))
+    assert "not started" not in (out / "tuning.md").read_text()
+    header, *episodes = (out / "tuning_episodes.csv").read_text().splitlines()
+    assert header.startswith("task,method,configuration,seed,env_steps") and episodes
+
+    # The run directory's runs are gone: the record's count, and nothing is trained.
+    shutil.rmtree(runs)
+    assert tune(TuneConfig(**config)) == record
+    assert not runs.exists() or not any(runs.iterdir())
+    assert tune(TuneConfig(**config, summarize_only=True)) == record
+
+    # A recorded run trained on other pieces (rebuilt since) is trained again; the other still counts.
+    tampered = json.loads((out / "tuning.json").read_text())
+    tampered["methods"]["ptgm"]["configurations"][1]["runs"][0]["pieces"] = "rebuilt"
+    (out / "tuning.json").write_text(json.dumps(tampered))
+    again = tune(TuneConfig(**config))
+    assert sorted(p.name for p in runs.iterdir()) == ["ptgm-tune1-seed100"]
+    assert again["methods"]["ptgm"]["configurations"][0] == record["methods"]["ptgm"]["configurations"][0]
+
+    # Other training settings (here the final evaluation) make every recorded run another run.
+    shutil.rmtree(runs)
+    other = tune(TuneConfig(**{**config, "eval_episodes": 2}, summarize_only=True))
+    assert all(not c["runs"][0]["finished"] for c in other["methods"]["ptgm"]["configurations"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from concurrent.futures import as_completed
 from pathlib import Path
 
@@ -119,16 +120,18 @@ def run_grid(config: BenchConfig, jobs: list[tuple[str, str, int]]) -> list[tupl
     return run_trainings(config, {job: (_train_config(config, *job), _log_path(config, *job)) for job in jobs})
 
 
-def run_trainings(config: BenchConfig, runs: dict[tuple, tuple[TrainConfig, Path]]) -> list[tuple]:
+def run_trainings(config: BenchConfig, runs: dict[tuple, tuple[TrainConfig, Path]],
+                  on_finished: Callable[[tuple], None] | None = None) -> list[tuple]:
     """Train every run of ``runs`` (key → its settings and log file) as `ptgm bench` does: ``config.parallel`` at a
-    time in fresh worker processes, or as Ray tasks with ``config.ray_address``; returns the keys that failed."""
+    time in fresh worker processes, or as Ray tasks with ``config.ray_address``; returns the keys that failed.
+    ``on_finished(key)`` is called as each run finishes, e.g. to record it while the others train."""
     failed = []
     if not runs:
         return failed
     for _, log in runs.values():
         log.parent.mkdir(parents=True, exist_ok=True)
     if config.ray_address:
-        return _run_on_ray(config, runs)
+        return _run_on_ray(config, runs, on_finished)
     # One task per worker: each run gets a fresh process; an interrupted bench terminates its runs (they resume).
     with worker_pool(config.parallel, max_tasks_per_child=1) as pool, \
             progress(total=len(runs), desc="bench runs", unit="run") as bar:
@@ -139,10 +142,13 @@ def run_trainings(config: BenchConfig, runs: dict[tuple, tuple[TrainConfig, Path
             if future.result() != 0:
                 failed.append(key)
                 logger.warning(f"[bench] {'/'.join(map(str, key))} failed; see {runs[key][1]}")
+            elif on_finished is not None:
+                on_finished(key)
     return failed
 
 
-def _run_on_ray(config: BenchConfig, runs: dict[tuple, tuple[TrainConfig, Path]]) -> list[tuple]:
+def _run_on_ray(config: BenchConfig, runs: dict[tuple, tuple[TrainConfig, Path]],
+                on_finished: Callable[[tuple], None] | None = None) -> list[tuple]:
     """Every run as a Ray task with ``config.run_cpus`` / ``run_gpus``; returns the keys that failed (a run whose
     node was lost is retried by Ray and resumes from its checkpoint; one that fails for good counts as failed)."""
     from ptgm import raycluster
@@ -157,6 +163,8 @@ def _run_on_ray(config: BenchConfig, runs: dict[tuple, tuple[TrainConfig, Path]]
             if code != 0:
                 failed.append(key)
                 logger.warning(f"[bench] {'/'.join(map(str, key))} failed on the Ray cluster; see {runs[key][1]}")
+            elif on_finished is not None:
+                on_finished(key)
     return failed
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ptgm.bench.grid import _train_config
 from ptgm.bench.metrics import area_under_curve, rolling_score, steps_to_threshold
-from ptgm.settings import BenchConfig
+from ptgm.settings import BenchConfig, TrainConfig
 from ptgm.train import episode_row, read_episodes, run_directory
 from ptgm.utils import (
     PTGMError,
@@ -44,6 +44,13 @@ _LAUNCH_SETTINGS = ("run_dir", "resume", "force", "subproc", "device")
 _RECORD_SETTINGS = ("domain", "env_steps", "k", "gamma", "anneal_lr", "ent_coef", "kl_coef", "normalize_advantage",
                     "eval_episodes", "n_clusters", "transitions", "pretrain_steps", "prior_steps", "share_from",
                     "start_inventory", "play")
+
+
+def changed_settings(train_config: TrainConfig, recorded: dict) -> list[str]:
+    """The training settings (not where or how the run was launched) that a run recorded with ``recorded`` was
+    trained with differently from ``train_config``."""
+    now, then = config_dict(train_config), recorded_settings(recorded, train_config)
+    return [name for name, value in now.items() if name not in _LAUNCH_SETTINGS and then.get(name) != value]
 
 
 def _other_settings(config: BenchConfig, record: dict) -> dict:
@@ -95,9 +102,7 @@ def recorded_runs(config: BenchConfig) -> dict[tuple[str, str, int], dict]:
         if "config" not in run:  # recorded before results kept training settings
             unchecked.append("/".join(map(str, key)))
         else:
-            train_config = _train_config(config, *key)
-            now, then = config_dict(train_config), recorded_settings(run["config"], train_config)
-            changed = [name for name, value in now.items() if name not in _LAUNCH_SETTINGS and then.get(name) != value]
+            changed = changed_settings(_train_config(config, *key), run["config"])
             if changed:
                 logger.info(f"[bench] {'/'.join(map(str, key))} in {out} was trained with other settings "
                       f"({', '.join(changed)}); it is not counted (a benchmark of it trains it again)")

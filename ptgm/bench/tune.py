@@ -13,11 +13,15 @@ training score) picks each method's configuration. The results folder gets:
 - ``tuning_curves.png``: one panel per method, the training curve of each configuration (mean ± std over seeds
   and tasks).
 
-Rerunning the same command reuses the finished runs and resumes the others from their checkpoints.
+Rerunning the same command reuses the finished runs and resumes the others from their checkpoints. The
+results folder is also the tuning's durable record, as a benchmark's is: ``tuning.json`` keeps each finished run's
+training settings and pieces, ``tuning_episodes.csv`` its training episodes, so a run whose run directory is gone
+(a fresh clone) counts as finished while its settings and pieces are those it would be trained with now.
 """
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import itertools
 import json
@@ -27,18 +31,21 @@ from pathlib import Path
 
 import numpy as np
 
-from ptgm.bench.grid import _pretrain_stages, _train_config, run_trainings, uses_pretraining
+from ptgm.bench.grid import _pretrain_stages, _train_config, run_trainings, uses_pieces, uses_pretraining
 from ptgm.bench.metrics import area_under_curve, mean_std, rolling_score
+from ptgm.bench.record import changed_settings
 from ptgm.domains import domain_of
 from ptgm.methods import get_method
 from ptgm.settings import BenchConfig, TrainConfig, TuneConfig
-from ptgm.train import read_episodes, run_directory
-from ptgm.utils import PTGMError, atomic_write_bytes, atomic_write_json, invoked_command
+from ptgm.train import EPISODE_FIELDS, episode_row, pieces_fingerprint, read_episodes, run_directory
+from ptgm.utils import PTGMError, atomic_write_bytes, atomic_write_json, invoked_command, stage_done
 
 logger = logging.getLogger(__name__)
 
-#: Version of the layout of ``tuning.json``.
-TUNING_SCHEMA = 1
+#: Version of the layout of ``tuning.json`` (2: each finished run's settings and pieces, its episodes beside).
+TUNING_SCHEMA = 2
+#: The columns of ``tuning_episodes.csv``: which run, then its training episode.
+TUNING_EPISODE_FIELDS = ["task", "method", "configuration", "seed", *EPISODE_FIELDS]
 #: `ptgm train` settings a tuning grid cannot vary: what the run is (task, method, seed, pieces, budget), not how
 #: it learns.
 NOT_TUNABLE = frozenset({"run_dir", "domain", "dataset", "goal_keys", "seed", "force", "resume", "task",
@@ -130,41 +137,132 @@ def tune(config: TuneConfig) -> dict:
                     log = Path(config.run_dir) / "logs" / f"tune-{task}-{method}-{index}-seed{seed}.log"
                     runs[(task, method, index, seed)] = (train_config, log)
     failed = []
-    if not config.summarize_only:
+    if config.summarize_only:  # (trains nothing, so there may be no pieces to check the recorded runs against)
+        recorded = recorded_tuning_runs(config, grids, runs)
+    else:
         if uses_pretraining(config):
             _pretrain_stages(config)
+        recorded = recorded_tuning_runs(config, grids, runs, check_pieces=True)
+    if recorded:
+        logger.info(f"[tune] {len(recorded)} finished run(s) recorded in {config.out}/tuning.json count as done")
+    if not config.summarize_only:
         logger.info(f"[tune] {len(runs)} runs: {len(config.methods)} methods × {len(next(iter(grids.values())))} "
                     f"configurations × {len(config.tasks)} task(s) × {len(seeds)} tuning seed(s), "
                     f"{config.env_steps} env steps each")
-        failed = run_trainings(config, runs)
-    record = _tuning_record(config, grids, seeds, runs)
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "tuning.json", record)
-    atomic_write_bytes(out / "tuning.md", tuning_markdown(config, record).encode())
-    _plot_tuning_curves(config, grids, runs, out / "tuning_curves.png")
+        failed = run_trainings(config, {key: run for key, run in runs.items() if key not in recorded},
+                               on_finished=lambda _: write_tuning(config, grids, seeds, runs, recorded))
+    record = write_tuning(config, grids, seeds, runs, recorded)
     for method, entry in record["methods"].items():
         if entry["chosen"] is not None:
             logger.info(f"[tune] {method}: chose configuration {entry['chosen_index']} "
                         f"({_settings_text(entry['chosen'])})")
-    logger.info(f"[tune] wrote {out}/tuning.md and {out}/tuning.json")
+    logger.info(f"[tune] wrote {config.out}/tuning.md and {config.out}/tuning.json")
     if failed:
         raise PTGMError(f"{len(failed)} of {len(runs)} tuning runs failed; fix the cause shown in their logs and rerun "
                         "the same command: finished runs are reused.")
     return record
 
 
-def _run_scores(config: BenchConfig, train_config: TrainConfig, score: str) -> dict | None:
-    """A finished run's training AUC and final training score (None while it is unfinished)."""
+def write_tuning(config: TuneConfig, grids: dict[str, list[dict]], seeds: list[int], runs: dict,
+                 recorded: dict[tuple, dict]) -> dict:
+    """The results folder's record of the runs finished so far (``recorded`` and those of the run directory):
+    ``tuning.json``, ``tuning_episodes.csv``, ``tuning.md`` and ``tuning_curves.png``; returns the record."""
+    finished = {**recorded, **{key: run for key in runs if (run := _finished_run(runs[key][0])) is not None}}
+    record = _tuning_record(config, grids, seeds, runs, finished)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_tuning_episodes(out / "tuning_episodes.csv", finished)
+    atomic_write_json(out / "tuning.json", record)
+    atomic_write_bytes(out / "tuning.md", tuning_markdown(config, record).encode())
+    _plot_tuning_curves(config, grids, finished, out / "tuning_curves.png")
+    return record
+
+
+def _finished_run(train_config: TrainConfig) -> dict | None:
+    """A run directory's finished run: its training settings, the fingerprint of its pieces and its training
+    episodes (None while unfinished)."""
     directory = run_directory(train_config)
-    if not (directory / "DONE.json").exists():
+    done = stage_done(directory)
+    if done is None:
         return None
-    steps, values = rolling_score(read_episodes(directory / "episodes.csv"), score, config.window)
+    return {"config": done["config"], "pieces": (done.get("inputs") or {}).get("pieces"),
+            "episodes": read_episodes(directory / "episodes.csv")}
+
+
+def _run_state(train_config: TrainConfig) -> str:
+    directory = run_directory(train_config)
+    if (directory / "DONE.json").exists():
+        return "finished"
+    return "in progress" if (directory / "checkpoint.json").exists() else "not started"
+
+
+def recorded_tuning_runs(config: TuneConfig, grids: dict[str, list[dict]], runs: dict,
+                         check_pieces: bool = False) -> dict[tuple, dict]:
+    """Finished runs of this tuning recorded in the results folder whose run directory has not started them, by run
+    key (as :func:`_finished_run` gives them). A run counts while its recorded training settings are those it would
+    be trained with now and, with ``check_pieces``, it learned on the pieces the run directory holds now."""
+    out = Path(config.out)
+    try:
+        record = json.loads((out / "tuning.json").read_text())
+        with open(out / "tuning_episodes.csv") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    if not isinstance(record, dict) or record.get("schema") != TUNING_SCHEMA or record.get("domain") != config.domain:
+        return {}
+    episodes: dict[tuple, list[dict]] = {}
+    for row in rows:
+        key = (row["task"], row["method"], int(row["configuration"]), int(row["seed"]))
+        episodes.setdefault(key, []).append(episode_row(row))
+    current_pieces: dict[str, str | None] = {}
+    recorded = {}
+    for method, entry in record.get("methods", {}).items():
+        for index, configuration in enumerate(entry.get("configurations", [])):
+            for row in configuration.get("runs", []):
+                key = (row["task"], method, index, row["seed"])
+                if key not in runs or not row.get("finished") or "config" not in row:
+                    continue
+                train_config = runs[key][0]
+                if _run_state(train_config) != "not started" or configuration["settings"] != grids[method][index]:
+                    continue  # the run directory's own state comes first; another grid's configuration is another run
+                changed = changed_settings(train_config, row["config"])
+                if changed:
+                    logger.info(f"[tune] {'/'.join(map(str, key))} in {out} was trained with other settings "
+                                f"({', '.join(changed)}); it is trained again")
+                    continue
+                if check_pieces and uses_pieces(method):
+                    if method not in current_pieces:
+                        current_pieces[method] = pieces_fingerprint(
+                            get_method(method).load_pieces(train_config, check_dataset=False))
+                    if row.get("pieces") != current_pieces[method]:
+                        logger.info(f"[tune] {'/'.join(map(str, key))} in {out} learned on other pre-trained pieces "
+                                    f"than {config.run_dir} holds; it is trained again")
+                        continue
+                recorded[key] = {"config": row["config"], "pieces": row.get("pieces"),
+                                 "episodes": episodes.get(key, [])}
+    return recorded
+
+
+def _write_tuning_episodes(path: Path, finished: dict[tuple, dict]) -> None:
+    tmp = path.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, TUNING_EPISODE_FIELDS)
+        writer.writeheader()
+        for (task, method, index, seed), run in sorted(finished.items()):
+            writer.writerows({"task": task, "method": method, "configuration": index, "seed": seed, **episode}
+                             for episode in run["episodes"])
+    tmp.replace(path)
+
+
+def _run_scores(config: TuneConfig, run: dict, score: str) -> dict:
+    """A finished run's training AUC and final training score."""
+    steps, values = rolling_score(run["episodes"], score, config.window)
     return {"auc": area_under_curve(steps, values, config.env_steps),
             "final": float(values[-1]) if len(values) else float("nan")}
 
 
-def _tuning_record(config: TuneConfig, grids: dict[str, list[dict]], seeds: list[int], runs: dict) -> dict:
+def _tuning_record(config: TuneConfig, grids: dict[str, list[dict]], seeds: list[int], runs: dict,
+                   finished: dict[tuple, dict]) -> dict:
     score = domain_of(config).task_score(config.tasks[0])
     methods = {}
     for method, grid in grids.items():
@@ -173,12 +271,17 @@ def _tuning_record(config: TuneConfig, grids: dict[str, list[dict]], seeds: list
             rows = []
             for (task, m, i, seed), (train_config, _) in runs.items():
                 if m == method and i == index:
-                    scores = _run_scores(config, train_config, score)
-                    rows.append({"task": task, "seed": seed, "finished": scores is not None, **(scores or {})})
-            finished = [row[config.rule] for row in rows if row["finished"]]
-            complete = len(finished) == len(rows)
+                    run = finished.get((task, m, i, seed))
+                    if run is None:
+                        rows.append({"task": task, "seed": seed, "finished": False, "state": _run_state(train_config)})
+                    else:
+                        rows.append({"task": task, "seed": seed, "finished": True, "state": "finished",
+                                     **_run_scores(config, run, score), "config": run["config"],
+                                     "pieces": run["pieces"]})
+            measured = [row[config.rule] for row in rows if row["finished"]]
+            complete = len(measured) == len(rows)
             configurations.append({"settings": settings, "runs": rows,
-                                   "score": float(np.nanmean(finished)) if complete and finished else None})
+                                   "score": float(np.nanmean(measured)) if complete and measured else None})
         # The rule decides only once every configuration is measured; ties go to the earlier (the defaults first).
         scored = [c["score"] for c in configurations]
         chosen = None if any(s is None or np.isnan(s) for s in scored) else int(np.argmax(scored))
@@ -208,8 +311,8 @@ def tuning_markdown(config: TuneConfig, record: dict) -> str:
     for method, entry in record["methods"].items():
         for index, configuration in enumerate(entry["configurations"]):
             rows = configuration["runs"]
-            auc = ", ".join(f"{r['auc']:.2f}" if r["finished"] else "running" for r in rows)
-            final = ", ".join(f"{r['final']:.2f}" if r["finished"] else "running" for r in rows)
+            auc = ", ".join(f"{r['auc']:.2f}" if r["finished"] else r["state"] for r in rows)
+            final = ", ".join(f"{r['final']:.2f}" if r["finished"] else r["state"] for r in rows)
             done = [r for r in rows if r["finished"]]
             mean = f" (mean {mean_std([r[config.rule] for r in done])})" if len(rows) > 1 and done else ""
             lines.append(f"| {method} | {index} | {_settings_text(configuration['settings'])} | "
@@ -220,16 +323,15 @@ def tuning_markdown(config: TuneConfig, record: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _plot_tuning_curves(config: TuneConfig, grids: dict[str, list[dict]], runs: dict, path: Path) -> None:
+def _plot_tuning_curves(config: TuneConfig, grids: dict[str, list[dict]], finished: dict[tuple, dict],
+                        path: Path) -> None:
     from ptgm.plots import plot_learning_curve_panels
 
     score = domain_of(config).task_score(config.tasks[0])
     panels: dict[str, dict[str, list]] = {}
-    for (_, method, index, _), (train_config, _) in runs.items():
-        episodes = run_directory(train_config) / "episodes.csv"
-        if episodes.exists():
-            label = f"{index}: {_settings_text(grids[method][index])}"
-            panels.setdefault(method, {}).setdefault(label, []).append(rolling_score(episodes, score, config.window))
+    for (_, method, index, _), run in sorted(finished.items()):
+        label = f"{index}: {_settings_text(grids[method][index])}"
+        panels.setdefault(method, {}).setdefault(label, []).append(rolling_score(run["episodes"], score, config.window))
     if panels:
         plot_learning_curve_panels(panels, path, f"{config.domain} {', '.join(config.tasks)}: tuning",
                                    ylabel="training " + score, columns=min(3, len(panels)))
