@@ -18,6 +18,7 @@ from ptgm.bench import (
     steps_to_threshold,
     subtask_markdown,
 )
+from ptgm.bench.metrics import aggregate_statistics, late_drop, score_matrices
 from ptgm.cli import main
 from ptgm.train import TrainConfig
 from ptgm.utils import PTGMError, recorded_settings
@@ -51,6 +52,34 @@ def test_rolling_score_starts_after_a_full_window(tmp_path):
     assert steps_to_threshold(steps, score, 1.01) is None
     write_episodes(tmp_path / "short.csv", [1, 1])
     assert len(rolling_score(tmp_path / "short.csv", "success", window=4)[0]) == 0
+
+
+def test_late_drop_is_what_a_run_loses_from_its_best_late_window_to_its_end():
+    def episodes(scores, every=10_000):
+        return [{"env_steps": (i + 1) * every, "return": float(s)} for i, s in enumerate(scores)]
+
+    # 100 episodes of 10k env steps: 3.0 from 300k to 600k, then 2.0 to the end at 1M.
+    rising_then_falling = episodes([1.0] * 30 + [3.0] * 30 + [2.0] * 40)
+    assert late_drop(rising_then_falling, "return") == pytest.approx(1.0)
+    assert late_drop(episodes(np.linspace(0, 3, 100)), "return") == pytest.approx(0.0)  # ends at its best
+    assert late_drop(episodes([3.0] * 39), "return") is None  # 390k: no late window to compare with the last
+    assert late_drop([], "return") is None
+
+
+def test_rliable_statistics_take_the_seeds_finished_on_every_task():
+    results = [{"task": t, "method": m, "seed": s, "auc": v} for t, m, s, v in (
+        ("a", "x", 0, 0.9), ("b", "x", 0, 0.8), ("a", "x", 1, 0.7),  # seed 1 of x lacks task b
+        ("a", "y", 0, 0.1), ("b", "y", 0, 0.2), ("a", "y", 1, 0.3), ("b", "y", 1, 0.1))]
+    results.append({"task": "b", "method": "x", "seed": 1, "auc": 0.5, "in_progress": True})
+    matrices = score_matrices(results, ["a", "b"], "auc")
+    np.testing.assert_array_equal(matrices["x"], [[0.9, 0.8]])
+    np.testing.assert_array_equal(matrices["y"], [[0.1, 0.2], [0.3, 0.1]])
+    stats = aggregate_statistics(matrices, reference="y", reps=200)
+    assert stats["x"]["improvement"] == 1.0 and "improvement" not in stats["y"]  # x beats every run of y on both
+    assert stats["x"]["iqm"] == pytest.approx(0.85) and stats["x"]["iqm_ci"] == [pytest.approx(0.85)] * 2
+    low, high = stats["y"]["iqm_ci"]
+    assert 0.1 <= low <= stats["y"]["iqm"] <= high <= 0.3
+    assert aggregate_statistics({}, reference="y") == {}
 
 
 def test_area_under_curve_is_the_mean_score_over_the_budget():
@@ -142,6 +171,12 @@ def test_tiny_bench_runs_every_job_and_reuses_them(tiny_run, tmp_path):
     assert {"collect_wood"} <= set(";".join(r["achievements"] for r in rows).split(";"))
     assert "## collect_wood: achievements over all training episodes" in table and "| **score (%)** |" in table
     assert (out / "achievements_collect_wood.png").stat().st_size > 0
+    # rliable's statistics of the 2 seeds: each method's IQM, and PTGM's probability of beating PPO (the reference).
+    aggregate = summary["aggregate"]["final evaluation"]
+    assert aggregate["ptgm"]["runs"] == 2 and "improvement" in aggregate["ptgm"] and "improvement" not in aggregate["ppo"]
+    low, high = aggregate["ptgm"]["iqm_ci"]
+    assert low <= aggregate["ptgm"]["iqm"] <= high
+    assert "## Aggregate statistics (rliable)" in table and "| ptgm | 2 | " in table
     # The pieces' pictures are kept once, beside the results folders, and linked from the summary.
     pieces = tmp_path / "pieces" / summary["pretrained"]["fingerprint"]
     for name in ["goals.png", "projection.png", "coverage.md"]:

@@ -12,7 +12,10 @@ where it was and finished runs are skipped. The results folder gets:
 - ``curves.csv``: every training episode of every run (env steps, return, length, success, achievements);
 - ``summary.md`` / ``summary.json``: per (task, method), mean ± std over seeds of the final
   evaluation, the score of the first training episodes, the area under the training curve,
-  and the env steps at which the training curve first reaches the threshold;
+  and the env steps at which the training curve first reaches the threshold; rliable's interquartile mean of
+  the final evaluation and the training AUC and each method's probability of improvement over the reference
+  method, with 95% stratified-bootstrap intervals; and, for runs past 400k env steps, what each loses from its
+  best 100k-step window after 300k to its last;
 - ``learning_curves_TASK.png``: mean ± std bands per method; ``learning_curves.png``: the same, one
   panel per task in one figure (benchmarks of several tasks);
 - ``achievements_TASK.png`` (Crafter): the fraction of training episodes unlocking each achievement, per

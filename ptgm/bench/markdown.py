@@ -11,7 +11,15 @@ from pathlib import Path
 import numpy as np
 
 from ptgm.bench.grid import uses_pretraining
-from ptgm.bench.metrics import achievement_rates, mean_std, reference_comparison
+from ptgm.bench.metrics import (
+    LATE_START,
+    LATE_WINDOW,
+    achievement_rates,
+    aggregate_statistics,
+    mean_std,
+    reference_comparison,
+    score_matrices,
+)
 from ptgm.bench.record import RECORD_SCHEMA
 from ptgm.domains import domain_of
 from ptgm.plots import plot_achievement_rates, plot_learning_curve_panels, plot_learning_curves
@@ -69,14 +77,16 @@ def write_results(config: BenchConfig, score: str, pretrained: dict | None, resu
             if source.exists() and not (pieces / source.name).exists():
                 shutil.copy(source, pieces / f"{source.name}.tmp")
                 (pieces / f"{source.name}.tmp").replace(pieces / source.name)
+    aggregate = aggregate_statistics_of(config, results, score)
     atomic_write_json(out / "summary.json", {
         "schema": RECORD_SCHEMA,
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config).items()},
         "runs": [{k: v for k, v in r.items() if k not in ("curve", "episode_rows")} for r in [*results, *carried]],
+        "aggregate": aggregate,
         # What the summary's header reports, so that a fresh clone can write it again without pre-training.
         "pretrained": None if pretrained is None else {
             key: pretrained.get(key) for key in ("data", "lowlevel", "prior", "fingerprint")}})
-    table = summary_markdown(config, score, pretrained, results)
+    table = summary_markdown(config, score, pretrained, results, aggregate)
     atomic_write_bytes(out / "summary.md", table.encode())
     logger.info("\n" + table + f"\nResults in {out}/")
 
@@ -113,7 +123,9 @@ def tuned_markdown(config: BenchConfig) -> list[str]:
             f"{', '.join(map(str, record['seeds']))} at {record['env_steps']} env steps): {chosen}.", ""]
 
 
-def summary_markdown(config: BenchConfig, score: str, pretrained: dict | None, results: list[dict]) -> str:
+def summary_markdown(config: BenchConfig, score: str, pretrained: dict | None, results: list[dict],
+                     aggregate: dict[str, dict] | None = None) -> str:
+    """The summary's Markdown; ``aggregate``: :func:`aggregate_statistics_of` the results, if already computed."""
     name = "success" if score == "success" else "return"
     lines = [
         f"# {config.domain}: {', '.join(config.methods)}", "",
@@ -152,6 +164,8 @@ def summary_markdown(config: BenchConfig, score: str, pretrained: dict | None, r
                 f"{reach_steps} | {f'{np.mean(speeds):.0f}' if speeds else '—'} |")
     if config.reference:
         lines += reference_markdown(config, results, name)
+    lines += aggregate_markdown(config, aggregate or aggregate_statistics_of(config, results, score), score)
+    lines += stability_markdown(config, results, name)
     lines += subtask_markdown(config, results)
     lines += achievement_markdown(config, results)
     lines += ["", "Learning curves: " + ("`learning_curves.png` (one panel per task), " if len(config.tasks) > 1 else "")
@@ -193,6 +207,62 @@ def reference_markdown(config: BenchConfig, results: list[dict], name: str) -> l
             steps = ", ".join("never" if x is None else f"{x:.0f}" for x in row["steps"])
             ratio = "—" if row["ratio"] is None else f"{row['ratio']:.2f}"
             lines.append(f"| {task} | {level:.2f} | {row['method']} | {steps} | {ratio} |")
+    return lines
+
+
+def aggregate_statistics_of(config: BenchConfig, results: list[dict], score: str) -> dict[str, dict]:
+    """rliable's statistics of the finished runs over the benchmark's tasks, of the final evaluation (sampled
+    actions) and of the training AUC: ``{"final evaluation": {method: ...}, "training AUC": {...}}``."""
+    final = "eval_success_rate" if score == "success" else "eval_mean_return"
+    chosen = [r for r in results if r["method"] in config.methods]
+    return {what: aggregate_statistics(score_matrices(chosen, list(config.tasks), key), config.reference or None)
+            for what, key in (("final evaluation", final), ("training AUC", "auc"))}
+
+
+def aggregate_markdown(config: BenchConfig, stats: dict[str, dict], score: str) -> list[str]:
+    """The table of rliable's interquartile mean and probability of improvement over the reference method."""
+    if not any(stats.values()):
+        return []
+    name = "success" if score == "success" else "return"
+    reference = config.reference or None
+
+    def interval(entry: dict, key: str) -> str:
+        if key not in entry:
+            return "—"
+        low, high = entry[f"{key}_ci"]
+        return f"{entry[key]:.2f} [{low:.2f}, {high:.2f}]"
+
+    lines = ["", "## Aggregate statistics (rliable)", "",
+             f"Over the seeds finished on every task ({', '.join(config.tasks)}): the interquartile mean (IQM) of the "
+             f"final evaluation's {name} (sampled actions) and of the training AUC, and the probability that a run of "
+             f"the method scores above a run of {reference or 'the reference method'} (P(X > Y), averaged over "
+             "tasks); 95% stratified-bootstrap intervals in brackets (none with one seed: every resample is it).", "",
+             f"| method | seeds | IQM, final evaluation | IQM, training AUC | P(> {reference}), final evaluation | "
+             f"P(> {reference}), training AUC |", "|---|---|---|---|---|---|"]
+    final, auc = stats["final evaluation"], stats["training AUC"]
+    for method in config.methods:
+        if method in final or method in auc:
+            entry_final, entry_auc = final.get(method, {}), auc.get(method, {})
+            runs = entry_final.get("runs", entry_auc.get("runs"))
+            lines.append(f"| {method} | {runs} | {interval(entry_final, 'iqm')} | {interval(entry_auc, 'iqm')} | "
+                         f"{interval(entry_final, 'improvement')} | {interval(entry_auc, 'improvement')} |")
+    return lines
+
+
+def stability_markdown(config: BenchConfig, results: list[dict], name: str) -> list[str]:
+    """The table of what each finished run loses late in training (runs long enough to measure it)."""
+    long = [r for r in results if r.get("late_drop") is not None]
+    if not long:
+        return []
+    lines = ["", "## Late-training stability", "",
+             f"Each finished run's best mean training {name} over {LATE_WINDOW} env steps starting at or after "
+             f"{LATE_START}, minus its mean over the last {LATE_WINDOW} env steps (0: it ends at its best).", "",
+             "| task | method | loss (per seed) | largest |", "|---|---|---|---|"]
+    for task in config.tasks:
+        for method in config.methods:
+            drops = [r["late_drop"] for r in long if r["task"] == task and r["method"] == method]
+            if drops:
+                lines.append(f"| {task} | {method} | {', '.join(f'{d:.2f}' for d in drops)} | {max(drops):.2f} |")
     return lines
 
 

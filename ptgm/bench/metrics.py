@@ -1,4 +1,5 @@
-"""Statistics of training curves: rolling score, area under the curve, env steps to a level, mean ± std."""
+"""Statistics of training curves (rolling score, area under the curve, env steps to a level, late-training loss,
+mean ± std) and of a benchmark's runs together (rliable's interquartile mean and probability of improvement)."""
 
 from __future__ import annotations
 
@@ -82,3 +83,78 @@ def mean_std(values: list[float], digits: int = 2) -> str:
     values = np.asarray(values, float)
     values = values[~np.isnan(values)]  # runs too short to have a value
     return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}" if len(values) else "—"
+
+
+#: Late-training stability: the best mean training score over a window of this many env steps starting at or
+#: after :data:`LATE_START`, against the last window (the benchmark protocol's measure of a run that drifts late).
+LATE_WINDOW, LATE_START = 100_000, 300_000
+
+
+def late_drop(episodes: list[dict], column: str, start: int = LATE_START, window: int = LATE_WINDOW) -> float | None:
+    """How much a run loses late in training: the best mean of ``column`` over the training episodes ending in
+    ``window`` env steps that start at or after ``start`` (every tenth of a window), minus the mean over the last
+    ``window`` env steps; None for a run shorter than ``start + window``."""
+    if not episodes:
+        return None
+    steps = np.array([row["env_steps"] for row in episodes], float)
+    values = np.array([float(row[column]) for row in episodes])
+    end = steps[-1]
+    if end < start + window:
+        return None
+    last = values[steps > end - window]
+    means = [values[(steps > s) & (steps <= s + window)].mean()
+             for s in np.arange(start, end - window, window / 10) if ((steps > s) & (steps <= s + window)).any()]
+    return float(max([*means, last.mean()]) - last.mean())
+
+
+def score_matrices(results: list[dict], tasks: list[str], key: str) -> dict[str, np.ndarray]:
+    """Each method's ``(seeds, tasks)`` matrix of ``key`` over its finished runs, rliable's layout: the seeds
+    finished on every task (a method with none is left out), NaN values left out with their seed."""
+    matrices = {}
+    for method in dict.fromkeys(r["method"] for r in results):
+        runs = {(r["task"], r["seed"]): r[key] for r in results if r["method"] == method and not r.get("in_progress")
+                and r.get(key) is not None and not np.isnan(r[key])}
+        seeds = sorted({seed for _, seed in runs if all((task, seed) in runs for task in tasks)})
+        if seeds:
+            matrices[method] = np.array([[runs[(task, seed)] for task in tasks] for seed in seeds], float)
+    return matrices
+
+
+def aggregate_statistics(matrices: dict[str, np.ndarray], reference: str | None, reps: int = 2000,
+                         seed: int = 0) -> dict[str, dict]:
+    """rliable's interquartile mean of each method's scores (over seeds and tasks) and the probability that it
+    improves on ``reference`` (P(X > Y) averaged over tasks), each with a 95% stratified-bootstrap interval
+    (``reps`` resamples); by method: ``{"runs", "iqm", "iqm_ci", "improvement", "improvement_ci"}``, the last two
+    absent for the reference itself or without it."""
+    from rliable import metrics
+
+    def iqm(matrix: np.ndarray) -> np.ndarray:
+        return np.array([metrics.aggregate_iqm(matrix)])
+
+    stats = {}
+    for method, matrix in matrices.items():
+        stats[method] = {"runs": int(matrix.shape[0]), "iqm": float(iqm(matrix)[0]),
+                         "iqm_ci": _bootstrap_interval((matrix,), iqm, reps, seed)}
+        if reference in matrices and method != reference:
+            pair = (matrix, matrices[reference])
+            stats[method]["improvement"] = float(metrics.probability_of_improvement(*pair))
+            stats[method]["improvement_ci"] = _bootstrap_interval(pair, metrics.probability_of_improvement, reps, seed)
+    return stats
+
+
+def _bootstrap_interval(scores: tuple[np.ndarray, ...], statistic, reps: int, seed: int) -> list[float]:
+    """rliable's 95% stratified-bootstrap interval of ``statistic(*scores)`` (runs resampled within each task).
+    Where every matrix holds one run, each resample is that run: the interval is the point, given without the
+    resampling (which would take seconds)."""
+    if all(len(matrix) < 2 for matrix in scores):
+        point = float(np.ravel(statistic(*scores))[0])
+        return [point, point]
+    import warnings
+
+    from rliable import library as rly
+
+    with warnings.catch_warnings():  # rliable hands arch a RandomState, which arch deprecates
+        warnings.simplefilter("ignore", FutureWarning)
+        _, intervals = rly.get_interval_estimates({"x": scores if len(scores) > 1 else scores[0]}, statistic,
+                                                  reps=reps, random_state=np.random.RandomState(seed))
+    return [float(v) for v in np.ravel(intervals["x"])]

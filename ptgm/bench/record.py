@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from ptgm.bench.grid import _train_config
-from ptgm.bench.metrics import area_under_curve, rolling_score, steps_to_threshold
+from ptgm.bench.metrics import area_under_curve, late_drop, rolling_score, steps_to_threshold
 from ptgm.settings import BenchConfig, TrainConfig
 from ptgm.train import episode_row, read_episodes, run_directory
 from ptgm.utils import (
@@ -203,6 +203,7 @@ def collect_results(config: BenchConfig, score: str, recorded: dict | None = Non
                     first_window=float(values[0]) if len(values) else float("nan"),
                     auc=area_under_curve(steps, values, summary["env_steps"]),  # runs in progress: so far
                     steps_to_threshold=steps_to_threshold(steps, values, config.threshold),
+                    late_drop=None if summary.get("in_progress") else late_drop(episodes, score),
                 )
                 results.append(summary)
     return results
