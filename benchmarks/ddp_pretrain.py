@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from ptgm.utils import write_report
+
 
 def run(args: list[str], env: dict) -> None:
     subprocess.run(args, check=True, env=env, stdout=subprocess.DEVNULL)
@@ -92,7 +94,7 @@ def main() -> int:
                      f"{row['val_loss']:.4f} | {100 * (row['val_loss'] / base['val_loss'] - 1):+.1f}% | "
                      f"{row['val_action_accuracy']:.3f} |")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("\n".join(lines) + "\n")
+    write_report(args.out, lines, {"command": command, "rows": rows})
     print("\n".join(lines))
     return 0
 

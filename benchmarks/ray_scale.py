@@ -55,6 +55,7 @@ def main() -> int:
     from ray.cluster_utils import Cluster
 
     from ptgm.data.generate import load_run_dataset
+    from ptgm.utils import write_report
 
     rows, tmp = {}, Path(tempfile.mkdtemp())
     rows["local, 1 worker process"] = generate(tmp / "g-local1", args.transitions, workers=1)
@@ -86,7 +87,8 @@ def main() -> int:
               "| where | wall seconds |", "|---|---:|",
               f"| local, `--parallel 2` | {bench_local:.0f} |", f"| Ray, 2 worker nodes of 1 CPU | {bench_ray:.0f} |"]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("\n".join(lines) + "\n")
+    write_report(args.out, lines, {"generation_transitions_per_second": rows, "same_dataset": same,
+                                   "bench_wall_seconds": {"local": bench_local, "ray_2_nodes": bench_ray}})
     print("\n".join(lines))
     return 0
 
