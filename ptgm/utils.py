@@ -230,17 +230,36 @@ def _without_timings(value: Any) -> Any:
     return value
 
 
-def stage_fingerprint(directory: Path) -> str | None:
+def _without_location(value: Any, run_dir: str) -> Any:
+    """``value`` with the paths inside ``run_dir`` (e.g. a generated dataset's) written relative to it."""
+    if isinstance(value, dict):
+        return {key: _without_location(item, run_dir) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_location(item, run_dir) for item in value]
+    if isinstance(value, str) and (value == run_dir or value.startswith(run_dir.rstrip("/") + "/")):
+        return "RUN_DIR" + value[len(run_dir.rstrip("/")):]
+    return value
+
+
+def stage_fingerprint(directory: Path, located: bool = False) -> str | None:
     """What a finished stage is, or None when it has not finished: a fingerprint of its finished marker's settings
-    (where it ran aside), results (timings aside) and inputs. A stage redone to other results gets another one;
-    redone to the same results (e.g. play generated again from the same seeds), the same one, so the stages built
-    on it still fit."""
+    (where it ran aside), results (timings and the location of the run directory aside) and inputs. A stage redone
+    to other results gets another one; redone to the same results (e.g. play generated again from the same seeds,
+    in another run directory), the same one, so the stages built on it still fit.
+
+    ``located``: the fingerprint of earlier versions, which kept the paths in the results (a dataset's) as they
+    were: stages built on a stage then recorded that one, and still fit where the run directory has not moved.
+    """
     marker = Path(directory) / "DONE.json"
     if not marker.exists():
         return None
     done = json.loads(marker.read_text())
-    what = {"config": {key: value for key, value in done.get("config", {}).items() if key not in RUN_CONTROL},
-            "summary": _without_timings(done.get("summary")), "inputs": done.get("inputs", {})}
+    config = done.get("config", {})
+    summary = _without_timings(done.get("summary"))
+    if not located and config.get("run_dir"):
+        summary = _without_location(summary, str(config["run_dir"]))
+    what = {"config": {key: value for key, value in config.items() if key not in RUN_CONTROL},
+            "summary": summary, "inputs": done.get("inputs", {})}
     return fingerprint_of(json.dumps(what, sort_keys=True))
 
 
@@ -332,7 +351,14 @@ def prepare_stage(directory: Path, config: Any, force: bool, resume: bool, name:
 
 
 def _check_inputs(recorded: dict, current: dict, directory: Path, name: str, verb: str, config: Any) -> None:
-    changed = sorted(key for key in current if key in recorded and recorded[key] != current[key])
+    def fits(key: str) -> bool:
+        if recorded[key] == current[key]:
+            return True
+        # Recorded by an earlier version: the input stage's fingerprint of then (see stage_fingerprint).
+        run_dir = getattr(config, "run_dir", None)
+        return run_dir is not None and recorded[key] == stage_fingerprint(Path(run_dir) / key, located=True)
+
+    changed = sorted(key for key in current if key in recorded and not fits(key))
     if changed:
         what = ", ".join(f"{key} {recorded[key]} (now {current[key]})" for key in changed)
         raise PTGMError(f"[{name}] {directory} {verb} {what}, which has since been rebuilt. Redo this stage with "

@@ -63,6 +63,34 @@ def test_play_generated_again_from_the_same_seeds_keeps_the_pieces_built_on_it(t
     assert "has since been rebuilt" in capsys.readouterr().err and policy.stat().st_mtime_ns == made
 
 
+def test_pieces_copied_to_another_run_directory_fit_the_same_play_generated_there(tmp_path, capsys, monkeypatch):
+    """The data stage's record names its dataset's path: a fresh clone that regenerates the same play in a run
+    directory written otherwise (relative, elsewhere) and copies the committed pieces in keeps them."""
+    from ptgm.utils import stage_fingerprint
+
+    monkeypatch.chdir(tmp_path)
+    play = ["generate", "--transitions", "600", "--shard-transitions", "300", "--workers", "1"]
+    low = ["pretrain", "--steps", "20", "--eval-every", "10", "--hidden", "16", "16", "--goal-trials", "1"]
+    first = str(tmp_path / "first")  # absolute
+    assert main([*play, "--run-dir", first]) == 0 and main([*low, "--run-dir", first]) == 0
+    shutil.copytree(tmp_path / "first" / "lowlevel", tmp_path / "second" / "lowlevel")
+    assert main([*play, "--run-dir", "second"]) == 0  # relative, elsewhere: the same play
+    assert stage_fingerprint(tmp_path / "second" / "data") == stage_fingerprint(tmp_path / "first" / "data")
+    assert stage_fingerprint(tmp_path / "second" / "data", located=True) != stage_fingerprint(
+        tmp_path / "first" / "data", located=True)
+    capsys.readouterr()
+    assert main([*low, "--run-dir", "second"]) == 0 and "already finished" in capsys.readouterr().out
+    # Pieces recorded by earlier versions (the located fingerprint) still fit where they were made.
+    marker = tmp_path / "first" / "lowlevel" / "DONE.json"
+    done = json.loads(marker.read_text())
+    done["inputs"]["data"] = stage_fingerprint(tmp_path / "first" / "data", located=True)
+    marker.write_text(json.dumps(done))
+    assert main([*low, "--run-dir", first]) == 0 and "already finished" in capsys.readouterr().out
+    done["inputs"]["data"] = "0" * 24  # and other play is still refused
+    marker.write_text(json.dumps(done))
+    assert main([*low, "--run-dir", first]) == 2 and "has since been rebuilt" in capsys.readouterr().err
+
+
 def test_a_stage_finished_before_a_setting_existed_is_reused_quietly(tmp_path, capsys):
     from ptgm.utils import config_dict, mark_stage_done, prepare_stage
 
