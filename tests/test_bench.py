@@ -445,3 +445,32 @@ def test_a_record_of_another_version_is_not_mixed_in(tiny_run, tmp_path):
     with pytest.raises(PTGMError, match="another version of ptgm .record schema 1.*own --out"):
         bench(BenchConfig(**{**config, "summarize_only": True}))
     assert "schema" not in json.loads((out / "summary.json").read_text())  # left as it was
+
+
+def test_late_drop_script_reads_any_recorded_benchmark(tmp_path, monkeypatch, capsys):
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "late_drop.py"
+    spec = importlib.util.spec_from_file_location("late_drop_script", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / "summary.json").write_text(json.dumps({"config": {"domain": "kitchen"}, "runs": [
+        {"task": "mkbl", "method": "ptgm", "seed": 0}, {"task": "mkbl", "method": "sac", "seed": 0, "in_progress": True}]}))
+    with open(folder / "curves.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["task", "method", "seed", "env_steps", "return", "length", "success"])
+        for i in range(100):  # 3 subtasks from 300k to 600k, then 2 to the end at 1M
+            writer.writerow(["mkbl", "ptgm", 0, (i + 1) * 10_000, 3.0 if 30 <= i < 60 else 2.0, 280, 0])
+            writer.writerow(["mkbl", "sac", 0, (i + 1) * 10_000, 1.0, 280, 0])
+    out = tmp_path / "late_drop.md"
+    monkeypatch.setattr(sys, "argv", ["late_drop.py", str(folder), "--out", str(out)])
+    assert script.main() == 0
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert [(r["method"], r["late_drop"]) for r in record["runs"]] == [("ptgm", pytest.approx(1.0))]  # sac unfinished
+    assert "| mkbl | ptgm | 0 | 1000000 | 1.00 |" in out.read_text()
+    monkeypatch.setattr(sys, "argv", ["late_drop.py", str(tmp_path / "nothing")])
+    assert script.main() == 2 and "has no summary.json" in capsys.readouterr().err
