@@ -28,8 +28,10 @@ from ptgm.data.generate import GenerateConfig, generate, load_run_dataset
 from ptgm.data.relabel import hindsight_goal_rows
 from ptgm.domains import get_domain
 from ptgm.hrl.pretrained import Pretrained
+from ptgm.hrl.sharded import ShardedVecEnv
 from ptgm.hrl.wrapper import GoalSelectionEnv, GoalSelectionVecEnv
 from ptgm.train import TrainConfig, train
+from ptgm.utils import available_cores
 
 PARTS = ("env", "gen", "pretrain", "rl")
 DOMAIN, TASK = None, ""  # set by main(): the domain and task every environment measurement uses
@@ -106,25 +108,38 @@ def vec_env_steps_per_second(make_vec_env, n_envs: int, steps: int, seed: int = 
 
 
 class _SubprocTaskEnv:
-    """A picklable thunk for one subprocess: the task environment, around the goal-selection wrapper when a run
-    directory is given (the subprocess loads the pre-trained pieces itself, as ``ptgm train --subproc`` does)."""
+    """A picklable thunk for one subprocess: the task environment."""
 
-    def __init__(self, domain: str, task: str, run_dir: str = ""):
-        self.domain, self.task, self.run_dir = domain, task, run_dir
+    def __init__(self, domain: str, task: str):
+        self.domain, self.task = domain, task
 
     def __call__(self) -> gym.Env:
         torch.set_num_threads(1)
-        env = get_domain(self.domain).make_env(self.task)
-        if not self.run_dir:
-            return env
+        return get_domain(self.domain).make_env(self.task)
+
+
+class _GoalSelectionShard:
+    """A picklable ``(first, count) -> GoalSelectionVecEnv`` for one worker of a ShardedVecEnv, as `ptgm train
+    --subproc` runs PTGM: the worker loads the pieces and batches the low-level policy over its share."""
+
+    def __init__(self, domain: str, task: str, run_dir: str):
+        self.domain, self.task, self.run_dir = domain, task, run_dir
+
+    def __call__(self, first: int, count: int) -> GoalSelectionVecEnv:
+        torch.set_num_threads(1)
         pieces = Pretrained.load(self.run_dir)
-        return GoalSelectionEnv(env, pieces.policy, pieces.codebook.goal_features, k=10)
+        fns = [lambda: get_domain(self.domain).make_env(self.task) for _ in range(count)]
+        return GoalSelectionVecEnv(fns, pieces.policy, pieces.codebook.goal_features, k=10)
 
 
 def subproc_steps_per_second(n_envs: int, steps: int, run_dir: str = "", seed: int = 0) -> dict:
-    """Env steps per second of ``n_envs`` environments each in its own process (random actions), with the
-    goal-selection wrapper and its own copy of the low-level policy inside each process when ``run_dir`` is set."""
-    vec_env = SubprocVecEnv([_SubprocTaskEnv(DOMAIN.name, TASK, run_dir) for _ in range(n_envs)])
+    """Env steps per second of ``n_envs`` environments in other processes (random actions): raw, each in its own
+    process (SB3's SubprocVecEnv); with ``run_dir``, goal selection as `ptgm train --subproc` runs it (one worker
+    per available core, each batching the low-level policy over its share)."""
+    if run_dir:
+        vec_env = ShardedVecEnv(_GoalSelectionShard(DOMAIN.name, TASK, run_dir), n_envs, available_cores())
+    else:
+        vec_env = SubprocVecEnv([_SubprocTaskEnv(DOMAIN.name, TASK) for _ in range(n_envs)])
     try:
         vec_env.seed(seed)
         vec_env.action_space.seed(seed)
@@ -218,10 +233,13 @@ def main() -> None:
                             f"{a['steps_per_s_without_resets'] / a['env_alone_steps_per_s']:.2f} (vs the env alone "
                             "on the same trajectories) | |")
         env_rows += [f"| raw env, {args.n_envs} in a SubprocVecEnv | {raw_sub['steps_per_s']:.0f} | | | |",
-                     f"| goal selection, {args.n_envs} envs in subprocesses, each with its low-level policy "
-                     f"(`ptgm train --subproc`) | {hier_sub['steps_per_s']:.0f} | | | |",
-                     f"| **hierarchical / raw, {args.n_envs} environments in subprocesses** | "
-                     f"{hier_sub['steps_per_s'] / raw_sub['steps_per_s']:.2f} | | | |"]
+                     f"| goal selection, {args.n_envs} envs in {min(available_cores(), args.n_envs)} worker "
+                     "processes, each batching the low-level policy over its share (`ptgm train --subproc`) | "
+                     f"{hier_sub['steps_per_s']:.0f} | | | |",
+                     f"| **hierarchical in workers / raw, {args.n_envs} environments in subprocesses** | "
+                     f"{hier_sub['steps_per_s'] / raw_sub['steps_per_s']:.2f} | | | |",
+                     f"| **hierarchical in workers / raw, {args.n_envs} environments in one process** | "
+                     f"{hier_sub['steps_per_s'] / raw_vec['steps_per_s']:.2f} | | | |"]
 
     if "gen" in args.parts:
         print("data generation (2 workers) ...")

@@ -346,7 +346,8 @@ class TrainConfig(StageSettings):
     kl_coef: float = field(default=0.01, metadata={"range": AT_LEAST_0, "help": "α, weight of KL(prior ‖ policy) in the reward"})
     init_from_prior: bool = field(default=True, metadata={"help": "start the high-level policy equal to the prior"})
     n_envs: int = field(default=4, metadata={"range": AT_LEAST_1, "help": "parallel environments"})
-    subproc: bool = field(default=False, metadata={"help": "step environments in subprocesses"})
+    subproc: bool = field(default=False, metadata={"help": "step environments in subprocesses (PTGM and its "
+        "ablations: one worker per available core, each with a batched low-level policy over its share)"})
     learning_rate: float = field(default=3e-4, metadata={"range": POSITIVE,
         "help": "learning rate (PPO; actor, critics and α of SAC, ptgm-sac and spirl)"})
     anneal_lr: bool = field(default=False, metadata={

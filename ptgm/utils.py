@@ -380,6 +380,14 @@ def rerun_command(name: str, config: Any) -> str:
 
 
 # -- worker processes ------------------------------------------------------------------------------
+def available_cores() -> int:
+    """The cores this process may run on (its affinity, e.g. under ``taskset`` or a batch scheduler)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # no affinity on this platform
+        return max(1, os.cpu_count() or 1)
+
+
 def exit_with_parent(parent_pid: int) -> None:
     """Worker-process initializer: the worker ends itself within a second of its parent being gone (a parent
     killed with -9 cannot stop it), and leaves Ctrl-C to its parent, which stops it."""

@@ -515,3 +515,41 @@ def test_goal_reaching_benchmark_tests_every_kind_in_each_condition(tiny_run, tm
     assert sum(row[script.CONDITIONS[0]]["trials"] for row in record["rows"]) >= 1  # the tiny play gains something
     assert all(0 <= row["cluster_goals_holding"] <= 8 for row in record["rows"])  # the tiny run has 8 goals
     assert "nearest cluster goal" in out.read_text() and "goal_reaching.py" in out.read_text()
+
+
+def test_sharded_envs_step_as_the_one_process_batched_envs_do(tiny_run):
+    """`--subproc` for PTGM: 3 environments over 2 worker processes, each batching its share, give the same
+    observations, rewards and infos as the one-process GoalSelectionVecEnv with the same seeds (a deterministic
+    low level: no random draw is involved), and leave no process behind."""
+    from ptgm.hrl.sharded import ShardedVecEnv, shard_sizes
+    from ptgm.methods import get_method
+
+    assert shard_sizes(5, 2) == [3, 2] and shard_sizes(2, 8) == [1, 1] and shard_sizes(4, 1) == [4]
+    method = get_method("ptgm")
+    settings = dict(run_dir=str(tiny_run), n_envs=3, deterministic_low_level=True, seed=3)
+    pieces = method.load_pieces(TrainConfig(**settings))
+    one = method.make_vec_env(TrainConfig(**settings), pieces)
+    sharded = method.make_vec_env(TrainConfig(**settings, subproc=True), pieces)
+    try:
+        assert isinstance(sharded, ShardedVecEnv) and sharded.num_envs == 3
+        assert sharded.observation_space == one.observation_space and sharded.action_space == one.action_space
+        np.testing.assert_array_equal(sharded.reset(), one.reset())
+        rng = np.random.default_rng(0)
+        for _ in range(30):  # past some episode ends (the tiny run's collect_wood is quick)
+            actions = rng.integers(0, pieces.n_goals, 3)
+            obs_a, reward_a, done_a, infos_a = one.step(actions)
+            obs_b, reward_b, done_b, infos_b = sharded.step(actions)
+            np.testing.assert_array_equal(obs_b, obs_a)
+            np.testing.assert_array_equal(reward_b, reward_a)
+            np.testing.assert_array_equal(done_b, done_a)
+            assert [(i["env_steps"], i["goal"]) for i in infos_b] == [(i["env_steps"], i["goal"]) for i in infos_a]
+        assert sharded.get_attr("observation_space", [0, 2]) == one.get_attr("observation_space", [0, 2])
+        assert sharded.env_method("get_wrapper_attr", "spec", indices=[1, 2]) == one.env_method(
+            "get_wrapper_attr", "spec", indices=[1, 2])
+        with pytest.raises(AttributeError, match="no attribute 'no_such_thing'"):  # raised in a worker, here
+            sharded.get_attr("no_such_thing", [2])
+        assert sharded.env_is_wrapped(gym.Wrapper) == one.env_is_wrapped(gym.Wrapper)
+    finally:
+        one.close()
+        sharded.close()
+    assert not any(process.is_alive() for process in sharded.processes)

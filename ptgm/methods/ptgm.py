@@ -12,9 +12,11 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from ptgm.hrl.ppo import PTGMPPO
 from ptgm.hrl.pretrained import Pretrained
+from ptgm.hrl.sharded import ShardedVecEnv
 from ptgm.hrl.wrapper import GoalSelectionEnv, GoalSelectionVecEnv, ScaledObservation, low_level_action
 from ptgm.methods.base import Method, Plan, TaskEnvFn, ppo_kwargs, task_env_fn
 from ptgm.settings import TrainConfig
+from ptgm.utils import available_cores
 
 
 class GoalMethod(Method):
@@ -74,12 +76,15 @@ class PTGMMethod(GoalMethod):
                                                   **self.goal_env_kwargs(config, pieces)))
 
     def make_vec_env(self, config: TrainConfig, pieces: Any, task_envs: list[TaskEnvFn] | None = None) -> VecEnv:
-        if config.subproc:
-            return super().make_vec_env(config, pieces, task_envs)
-        # One process, one batched low-level forward pass for all environments per env step.
         task_envs = task_envs or [task_env_fn(config, rank) for rank in range(config.n_envs)]
-        vec_env = GoalSelectionVecEnv(task_envs, pieces.policy, pieces.codebook.goal_features,
-                                      **self.goal_env_kwargs(config, pieces))
+        if config.subproc:
+            # One worker process per core, each with a batched low-level forward pass over its share.
+            vec_env = ShardedVecEnv(_GoalSelectionShard(self.name, config, task_envs), len(task_envs),
+                                    workers=available_cores())
+        else:
+            # One process, one batched low-level forward pass for all environments per env step.
+            vec_env = GoalSelectionVecEnv(task_envs, pieces.policy, pieces.codebook.goal_features,
+                                          **self.goal_env_kwargs(config, pieces))
         vec_env.seed(config.seed * 1000)
         return vec_env
 
@@ -93,6 +98,22 @@ class PTGMMethod(GoalMethod):
 
     def model_class(self) -> type[PTGMPPO]:
         return PTGMPPO
+
+
+class _GoalSelectionShard:
+    """A picklable ``(first, count) -> GoalSelectionVecEnv`` for :class:`~ptgm.hrl.sharded.ShardedVecEnv`: the
+    worker process loads the pieces itself."""
+
+    def __init__(self, method: str, config: TrainConfig, task_envs: list[TaskEnvFn]):
+        self.method, self.config, self.task_envs = method, config, task_envs
+
+    def __call__(self, first: int, count: int) -> GoalSelectionVecEnv:
+        from ptgm.methods import get_method
+
+        method = get_method(self.method)
+        pieces = method.load_pieces(self.config, check_dataset=False)
+        return GoalSelectionVecEnv(self.task_envs[first:first + count], pieces.policy, pieces.codebook.goal_features,
+                                   **method.goal_env_kwargs(self.config, pieces))
 
 
 METHOD = PTGMMethod()
