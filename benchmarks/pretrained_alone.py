@@ -103,8 +103,9 @@ def main() -> None:
         rows += [{"method": method, "deterministic": deterministic, "task": config.task, "runs": runs}
                  for deterministic, runs in results.items()]
     elapsed = time.perf_counter() - start
-    score = "subtasks completed" if domain.score == "return" else "success rate"
-    value = "mean_return" if domain.score == "return" else "success_rate"
+    by_return = domain.task_score(rows[0]["task"]) == "return"  # Kitchen's subtasks, the Crafter benchmark's reward
+    score = ("subtasks completed" if domain.score == "return" else "return") if by_return else "success rate"
+    value = "mean_return" if by_return else "success_rate"
     subtasks = sorted({name for row in rows for r in row["runs"] for name in r.get("subtask_rates", {})})
     lines = [f"# {args.domain} `{rows[0]['task']}`: each method's policy before any RL", "",
              f"Command: `python {shlex.join(sys.argv)}`", "",

@@ -474,3 +474,17 @@ def test_late_drop_script_reads_any_recorded_benchmark(tmp_path, monkeypatch, ca
     assert "| mkbl | ptgm | 0 | 1000000 | 1.00 |" in out.read_text()
     monkeypatch.setattr(sys, "argv", ["late_drop.py", str(tmp_path / "nothing")])
     assert script.main() == 2 and "has no summary.json" in capsys.readouterr().err
+
+
+def test_aggregate_table_leaves_out_the_improvement_columns_without_a_reference():
+    from ptgm.bench.markdown import aggregate_markdown
+
+    stats = {what: {"ptgm": {"runs": 1, "iqm": 2.0, "iqm_ci": [2.0, 2.0]}} for what in ("final evaluation", "training AUC")}
+    alone = "\n".join(aggregate_markdown(BenchConfig(domain="kitchen", methods=("ptgm",)), stats, "return"))
+    assert "| ptgm | 1 | 2.00 [2.00, 2.00] | 2.00 [2.00, 2.00] |" in alone and "P(>" not in alone
+    both = {what: {**entry, "sac": {"runs": 1, "iqm": 1.0, "iqm_ci": [1.0, 1.0]}} for what, entry in stats.items()}
+    for entry in both.values():
+        entry["ptgm"] = {**entry["ptgm"], "improvement": 1.0, "improvement_ci": [1.0, 1.0]}
+    table = "\n".join(aggregate_markdown(BenchConfig(domain="kitchen", methods=("ptgm", "sac")), both, "return"))
+    assert "P(> sac), final evaluation" in table and "| ptgm | 1 | 2.00 [2.00, 2.00] | 2.00 [2.00, 2.00] | 1.00 [1.00, 1.00] |" in table
+    assert aggregate_markdown(BenchConfig(domain="kitchen", methods=("ptgm",)), {"final evaluation": {}, "training AUC": {}}, "return") == []

@@ -232,20 +232,23 @@ def aggregate_markdown(config: BenchConfig, stats: dict[str, dict], score: str) 
         low, high = entry[f"{key}_ci"]
         return f"{entry[key]:.2f} [{low:.2f}, {high:.2f}]"
 
+    against = (f", and the probability that a run of the method scores above a run of {reference} (P(X > Y), "
+               "averaged over tasks)") if reference else ""
     lines = ["", "## Aggregate statistics (rliable)", "",
              f"Over the seeds finished on every task ({', '.join(config.tasks)}): the interquartile mean (IQM) of the "
-             f"final evaluation's {name} (sampled actions) and of the training AUC, and the probability that a run of "
-             f"the method scores above a run of {reference or 'the reference method'} (P(X > Y), averaged over "
-             "tasks); 95% stratified-bootstrap intervals in brackets (none with one seed: every resample is it).", "",
-             f"| method | seeds | IQM, final evaluation | IQM, training AUC | P(> {reference}), final evaluation | "
-             f"P(> {reference}), training AUC |", "|---|---|---|---|---|---|"]
+             f"final evaluation's {name} (sampled actions) and of the training AUC{against}; 95% "
+             "stratified-bootstrap intervals in brackets (none with one seed: every resample is it).", "",
+             "| method | seeds | IQM, final evaluation | IQM, training AUC |"
+             + (f" P(> {reference}), final evaluation | P(> {reference}), training AUC |" if reference else ""),
+             "|---|---|---|---|" + ("---|---|" if reference else "")]
     final, auc = stats["final evaluation"], stats["training AUC"]
     for method in config.methods:
         if method in final or method in auc:
             entry_final, entry_auc = final.get(method, {}), auc.get(method, {})
             runs = entry_final.get("runs", entry_auc.get("runs"))
-            lines.append(f"| {method} | {runs} | {interval(entry_final, 'iqm')} | {interval(entry_auc, 'iqm')} | "
-                         f"{interval(entry_final, 'improvement')} | {interval(entry_auc, 'improvement')} |")
+            lines.append(f"| {method} | {runs} | {interval(entry_final, 'iqm')} | {interval(entry_auc, 'iqm')} |"
+                         + (f" {interval(entry_final, 'improvement')} | {interval(entry_auc, 'improvement')} |"
+                            if reference else ""))
     return lines
 
 
