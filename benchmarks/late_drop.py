@@ -55,8 +55,8 @@ def main() -> int:
         config, runs = recorded_episodes(folder)
         domain = get_domain(config["domain"])
         for (task, method, seed), episodes in sorted(runs.items()):
-            score = domain.task_score(task)
-            drop = late_drop(episodes, "return" if score == "return" else "success")
+            score = domain.task_score(task)  # "return" or "success", a column of the episodes
+            drop = late_drop(episodes, score)
             rows.append({"results": str(folder), "task": task, "method": method, "seed": seed, "score": score,
                          "env_steps": episodes[-1]["env_steps"] if episodes else 0, "late_drop": drop})
     command = "python benchmarks/late_drop.py" + "".join(f" {shlex.quote(a)}" for a in sys.argv[1:])

@@ -549,6 +549,8 @@ def test_sharded_envs_step_as_the_one_process_batched_envs_do(tiny_run):
         with pytest.raises(AttributeError, match="no attribute 'no_such_thing'"):  # raised in a worker, here
             sharded.get_attr("no_such_thing", [2])
         assert sharded.env_is_wrapped(gym.Wrapper) == one.env_is_wrapped(gym.Wrapper)
+        sharded.set_attr("marker", 7, [1, 2])
+        assert sharded.get_attr("marker", [1, 2]) == [7, 7]
     finally:
         one.close()
         sharded.close()

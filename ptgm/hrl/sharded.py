@@ -41,7 +41,7 @@ def _worker(remote, parent_remote, make_shard: CloudpickleWrapper, first: int, c
                 break
             try:
                 remote.send(("ok", _run(vec_env, command, data)))
-            except Exception as exc:  # the parent raises it, naming this worker's environments
+            except Exception as exc:  # the parent raises it (ShardedVecEnv._receive)
                 remote.send(("error", exc))
     except (EOFError, KeyboardInterrupt):  # the parent is gone or stopping
         pass
@@ -66,7 +66,8 @@ def _run(vec_env: VecEnv, command: str, data):
     if command == "get_attr":
         return vec_env.get_attr(*data)
     if command == "set_attr":
-        return vec_env.set_attr(*data)
+        vec_env.set_attr(*data)
+        return []  # (an answer per environment, like the others: none)
     if command == "env_method":
         name, args, kwargs, indices = data
         return vec_env.env_method(name, *args, indices=indices, **kwargs)
@@ -118,15 +119,20 @@ class ShardedVecEnv(VecEnv):
             raise value
         return value
 
-    def _shard_indices(self, indices) -> list[tuple[int, list[int]]]:
-        """(worker, its local indices) for the global ``indices`` (all environments for None)."""
+    def _receive_all(self) -> list:
+        return [self._receive(worker) for worker in range(len(self.remotes))]
+
+    def _per_shard(self, command: str, indices, data: Callable[[list[int]], Any]) -> list[Any]:
+        """``command`` with ``data(local indices)`` to each worker holding some of the global ``indices`` (all
+        environments for None); their answers, lists per environment, joined in order."""
         chosen = self._get_indices(indices)
-        out = []
+        answers = []
         for worker, (first, count) in enumerate(zip(self.starts, self.sizes)):
             local = [i - first for i in chosen if first <= i < first + count]
             if local:
-                out.append((worker, local))
-        return out
+                self.remotes[worker].send((command, data(local)))
+                answers += self._receive(worker)
+        return answers
 
     def step_async(self, actions: np.ndarray) -> None:
         actions = np.asarray(actions)
@@ -134,8 +140,7 @@ class ShardedVecEnv(VecEnv):
             remote.send(("step", actions[first:first + count]))
 
     def step_wait(self):
-        results = [self._receive(worker) for worker in range(len(self.remotes))]
-        observations, rewards, dones, infos = zip(*results)
+        observations, rewards, dones, infos = zip(*self._receive_all())
         return (np.concatenate(observations), np.concatenate(rewards), np.concatenate(dones),
                 [info for shard in infos for info in shard])
 
@@ -144,7 +149,7 @@ class ShardedVecEnv(VecEnv):
             # Environment i's seed is seed + i (VecEnv.seed): the shard's first one's seed seeds the shard alike.
             options = list(self._options[first:first + count]) if any(self._options) else None
             remote.send(("reset", (self._seeds[first], options)))
-        results = [self._receive(worker) for worker in range(len(self.remotes))]
+        results = self._receive_all()
         self.reset_infos = [info for _, infos in results for info in infos]
         self._reset_seeds()
         self._reset_options()
@@ -166,30 +171,16 @@ class ShardedVecEnv(VecEnv):
         self.closed = True
 
     def get_attr(self, attr_name: str, indices=None) -> list[Any]:
-        out = []
-        for worker, local in self._shard_indices(indices):
-            self.remotes[worker].send(("get_attr", (attr_name, local)))
-            out += self._receive(worker)
-        return out
+        return self._per_shard("get_attr", indices, lambda local: (attr_name, local))
 
     def set_attr(self, attr_name: str, value: Any, indices=None) -> None:
-        for worker, local in self._shard_indices(indices):
-            self.remotes[worker].send(("set_attr", (attr_name, value, local)))
-            self._receive(worker)
+        self._per_shard("set_attr", indices, lambda local: (attr_name, value, local))
 
     def env_method(self, method_name: str, *method_args, indices=None, **method_kwargs) -> list[Any]:
-        out = []
-        for worker, local in self._shard_indices(indices):
-            self.remotes[worker].send(("env_method", (method_name, method_args, method_kwargs, local)))
-            out += self._receive(worker)
-        return out
+        return self._per_shard("env_method", indices, lambda local: (method_name, method_args, method_kwargs, local))
 
     def env_is_wrapped(self, wrapper_class: type, indices=None) -> list[bool]:
-        out = []
-        for worker, local in self._shard_indices(indices):
-            self.remotes[worker].send(("is_wrapped", (wrapper_class, local)))
-            out += self._receive(worker)
-        return out
+        return self._per_shard("is_wrapped", indices, lambda local: (wrapper_class, local))
 
     def get_images(self) -> Sequence[np.ndarray | None]:
         raise NotImplementedError("ShardedVecEnv does not render; record videos with `ptgm evaluate --video`.")
